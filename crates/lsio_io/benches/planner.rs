@@ -30,9 +30,7 @@ fn bench(c: &mut Criterion) {
     for shuffled in [false, true] {
         let input = ranges(1_000_000, shuffled);
         let name = if shuffled { "shuffled" } else { "sorted" };
-        g.bench_function(name, |b| {
-            b.iter(|| black_box(plan(black_box(&input), &PlannerConfig::LOCAL)))
-        });
+        g.bench_function(name, |b| b.iter(|| black_box(plan(black_box(&input), &PlannerConfig::LOCAL))));
     }
     g.finish();
 }

@@ -76,16 +76,11 @@ pub trait IoBackendExt: IoBackend {
         range: impl Into<ByteRange>,
     ) -> impl Future<Output = Result<AlignedBytes>> + Send + 'static {
         let mut batch = self.read(vec![ReadRequest::new(location.clone(), range, 0)]);
-        async move {
-            first(std::future::poll_fn(|cx| std::pin::Pin::new(&mut batch).poll_next(cx)).await)
-        }
+        async move { first(std::future::poll_fn(|cx| std::pin::Pin::new(&mut batch).poll_next(cx)).await) }
     }
 
     /// Reads a whole object.
-    fn read_whole_async(
-        &self,
-        location: &Location,
-    ) -> impl Future<Output = Result<AlignedBytes>> + Send + 'static {
+    fn read_whole_async(&self, location: &Location) -> impl Future<Output = Result<AlignedBytes>> + Send + 'static {
         self.read_range_async(location, ByteRange::Whole)
     }
 
@@ -99,15 +94,11 @@ pub trait IoBackendExt: IoBackend {
         let mut batch = self.read(ranges_requests(location, ranges));
         async move {
             let mut out: Vec<Option<AlignedBytes>> = vec![None; n];
-            while let Some(r) =
-                std::future::poll_fn(|cx| std::pin::Pin::new(&mut batch).poll_next(cx)).await
-            {
+            while let Some(r) = std::future::poll_fn(|cx| std::pin::Pin::new(&mut batch).poll_next(cx)).await {
                 let chunk = r?;
                 out[chunk.tag as usize] = Some(chunk.bytes);
             }
-            out.into_iter()
-                .map(|b| b.ok_or(Error::Closed { outstanding: 1 }))
-                .collect()
+            out.into_iter().map(|b| b.ok_or(Error::Closed { outstanding: 1 })).collect()
         }
     }
 
@@ -137,11 +128,7 @@ fn first(result: Option<Result<Chunk>>) -> Result<AlignedBytes> {
 }
 
 fn ranges_requests(location: &Location, ranges: &[Range<u64>]) -> Vec<ReadRequest> {
-    ranges
-        .iter()
-        .enumerate()
-        .map(|(i, r)| ReadRequest::new(location.clone(), r.clone(), i as u64))
-        .collect()
+    ranges.iter().enumerate().map(|(i, r)| ReadRequest::new(location.clone(), r.clone(), i as u64)).collect()
 }
 
 fn in_request_order(batch: ReadBatch, n: usize) -> Result<Vec<AlignedBytes>> {
@@ -150,7 +137,5 @@ fn in_request_order(batch: ReadBatch, n: usize) -> Result<Vec<AlignedBytes>> {
         let chunk = r?;
         out[chunk.tag as usize] = Some(chunk.bytes);
     }
-    out.into_iter()
-        .map(|b| b.ok_or(Error::Closed { outstanding: 1 }))
-        .collect()
+    out.into_iter().map(|b| b.ok_or(Error::Closed { outstanding: 1 })).collect()
 }

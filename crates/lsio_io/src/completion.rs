@@ -47,11 +47,7 @@ struct BudgetState {
 impl fmt::Debug for ByteBudget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = self.lock();
-        f.debug_struct("ByteBudget")
-            .field("limit", &self.limit)
-            .field("used", &s.used)
-            .field("peak", &s.peak)
-            .finish()
+        f.debug_struct("ByteBudget").field("limit", &self.limit).field("used", &s.used).field("peak", &s.peak).finish()
     }
 }
 
@@ -59,13 +55,7 @@ impl ByteBudget {
     pub fn new(limit: u64) -> Self {
         ByteBudget {
             limit,
-            state: Mutex::new(BudgetState {
-                used: 0,
-                peak: 0,
-                largest: 0,
-                closed: false,
-                waiter: None,
-            }),
+            state: Mutex::new(BudgetState { used: 0, peak: 0, largest: 0, closed: false, waiter: None }),
             freed: Condvar::new(),
         }
     }
@@ -195,21 +185,10 @@ struct Completion<T> {
 /// waiting forever.
 pub fn batch<T>(expected: usize, bytes_in_flight: u64) -> (CompletionSender<T>, Completions<T>) {
     let (tx, rx) = async_channel::unbounded();
-    let shared = Arc::new(Shared {
-        budget: ByteBudget::new(bytes_in_flight),
-        cancelled: AtomicBool::new(false),
-    });
+    let shared = Arc::new(Shared { budget: ByteBudget::new(bytes_in_flight), cancelled: AtomicBool::new(false) });
     (
-        CompletionSender {
-            tx,
-            shared: shared.clone(),
-        },
-        Completions {
-            rx: Box::pin(rx),
-            shared,
-            remaining: expected,
-            closed_reported: false,
-        },
+        CompletionSender { tx, shared: shared.clone() },
+        Completions { rx: Box::pin(rx), shared, remaining: expected, closed_reported: false },
     )
 }
 
@@ -221,18 +200,13 @@ pub struct CompletionSender<T> {
 
 impl<T> Clone for CompletionSender<T> {
     fn clone(&self) -> Self {
-        CompletionSender {
-            tx: self.tx.clone(),
-            shared: self.shared.clone(),
-        }
+        CompletionSender { tx: self.tx.clone(), shared: self.shared.clone() }
     }
 }
 
 impl<T> fmt::Debug for CompletionSender<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CompletionSender")
-            .field("budget", &self.shared.budget)
-            .finish()
+        f.debug_struct("CompletionSender").field("budget", &self.shared.budget).finish()
     }
 }
 
@@ -275,10 +249,7 @@ pub struct Completions<T> {
 
 impl<T> fmt::Debug for Completions<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Completions")
-            .field("remaining", &self.remaining)
-            .field("budget", &self.shared.budget)
-            .finish()
+        f.debug_struct("Completions").field("remaining", &self.remaining).field("budget", &self.shared.budget).finish()
     }
 }
 
@@ -412,10 +383,7 @@ mod tests {
         assert!(tx.send(Ok(2), 0));
         drop(tx);
         assert_eq!(rx.next().unwrap().unwrap(), 2);
-        assert!(matches!(
-            rx.next(),
-            Some(Err(Error::Closed { outstanding: 1 }))
-        ));
+        assert!(matches!(rx.next(), Some(Err(Error::Closed { outstanding: 1 }))));
         assert!(rx.next().is_none());
     }
 

@@ -42,10 +42,7 @@ pub struct LocalDir {
 
 impl LocalDir {
     pub fn new() -> Self {
-        LocalDir {
-            dir: tempfile::tempdir()
-                .expect("creating a temporary directory for the conformance suite"),
-        }
+        LocalDir { dir: tempfile::tempdir().expect("creating a temporary directory for the conformance suite") }
     }
 
     pub fn path(&self) -> &std::path::Path {
@@ -92,9 +89,8 @@ fn slice(data: &[u8], r: &Range<u64>) -> Vec<u8> {
 /// Random ranges over many objects, each answered byte-exact, tags preserved.
 pub fn random_ranges_byte_exact(backend: &dyn IoBackend, env: &dyn TestEnv) {
     let mut rng = SmallRng::seed_from_u64(1);
-    let files: Vec<(Location, Vec<u8>)> = (0..12)
-        .map(|i| plant(env, &format!("rand-{i}"), rng.random_range(1..300_000), i))
-        .collect();
+    let files: Vec<(Location, Vec<u8>)> =
+        (0..12).map(|i| plant(env, &format!("rand-{i}"), rng.random_range(1..300_000), i)).collect();
     let mut reqs = Vec::new();
     let mut want = HashMap::new();
     for tag in 0..3000u64 {
@@ -109,19 +105,9 @@ pub fn random_ranges_byte_exact(backend: &dyn IoBackend, env: &dyn TestEnv) {
     let mut seen = 0;
     for r in backend.read(reqs) {
         let chunk = r.unwrap_or_else(|e| panic!("{}: read failed: {e}", backend.name()));
-        let expected = want
-            .remove(&chunk.tag)
-            .unwrap_or_else(|| panic!("unknown or repeated tag {}", chunk.tag));
-        assert_eq!(
-            chunk.bytes.len() as u64,
-            chunk.range.end - chunk.range.start
-        );
-        assert!(
-            chunk.bytes[..] == expected[..],
-            "{}: bytes differ for tag {}",
-            backend.name(),
-            chunk.tag
-        );
+        let expected = want.remove(&chunk.tag).unwrap_or_else(|| panic!("unknown or repeated tag {}", chunk.tag));
+        assert_eq!(chunk.bytes.len() as u64, chunk.range.end - chunk.range.start);
+        assert!(chunk.bytes[..] == expected[..], "{}: bytes differ for tag {}", backend.name(), chunk.tag);
         seen += 1;
     }
     assert_eq!(seen, 3000);
@@ -158,11 +144,7 @@ pub fn suffix_from_and_whole_ranges(backend: &dyn IoBackend, env: &dyn TestEnv) 
         (ByteRange::From(10_000), 10_000..10_000),
         (ByteRange::Whole, 0..10_000),
     ];
-    let reqs = cases
-        .iter()
-        .enumerate()
-        .map(|(i, (r, _))| ReadRequest::new(loc.clone(), r.clone(), i as u64))
-        .collect();
+    let reqs = cases.iter().enumerate().map(|(i, (r, _))| ReadRequest::new(loc.clone(), r.clone(), i as u64)).collect();
     for r in backend.read(reqs) {
         let c = r.unwrap_or_else(|e| panic!("{}: {e}", backend.name()));
         let want = &cases[c.tag as usize].1;
@@ -191,15 +173,8 @@ pub fn past_eof_fails_alone(backend: &dyn IoBackend, env: &dyn TestEnv) {
                 ok.push(c.tag);
             }
             Err(e) => {
-                assert!(
-                    e.to_string().contains(&loc.to_string()),
-                    "error does not name the location: {e}"
-                );
-                assert!(
-                    matches!(e, Error::OutOfRange { .. }),
-                    "{}: want OutOfRange, got {e:?}",
-                    backend.name()
-                );
+                assert!(e.to_string().contains(&loc.to_string()), "error does not name the location: {e}");
+                assert!(matches!(e, Error::OutOfRange { .. }), "{}: want OutOfRange, got {e:?}", backend.name());
                 failed.push(e.tag().expect("errors carry the tag"));
             }
         }
@@ -214,10 +189,7 @@ pub fn past_eof_fails_alone(backend: &dyn IoBackend, env: &dyn TestEnv) {
 pub fn missing_file_not_found(backend: &dyn IoBackend, env: &dyn TestEnv) {
     let (loc, data) = plant(env, "present", 100, 6);
     let missing = env.location("does-not-exist");
-    let reqs = vec![
-        ReadRequest::new(missing.clone(), 0..10, 1),
-        ReadRequest::new(loc.clone(), 0..10, 2),
-    ];
+    let reqs = vec![ReadRequest::new(missing.clone(), 0..10, 1), ReadRequest::new(loc.clone(), 0..10, 2)];
     let mut results: Vec<_> = backend.read(reqs).collect();
     results.sort_by_key(|r| match r {
         Ok(c) => c.tag,
@@ -240,10 +212,7 @@ pub fn missing_file_not_found(backend: &dyn IoBackend, env: &dyn TestEnv) {
 pub fn tags_preserved(backend: &dyn IoBackend, env: &dyn TestEnv) {
     let (loc, _) = plant(env, "tags", 4096, 7);
     let tags = [0, u64::MAX, 42, 42, 1 << 63];
-    let reqs = tags
-        .iter()
-        .map(|&t| ReadRequest::new(loc.clone(), 0..16, t))
-        .collect();
+    let reqs = tags.iter().map(|&t| ReadRequest::new(loc.clone(), 0..16, t)).collect();
     let mut got: Vec<u64> = backend.read(reqs).map(|r| r.expect("read").tag).collect();
     got.sort_unstable();
     let mut want = tags.to_vec();
@@ -263,10 +232,7 @@ pub fn memory_bound_100k(backend: &dyn IoBackend, env: &dyn TestEnv) {
             ReadRequest::new(loc.clone(), start..start + 4096, tag)
         })
         .collect();
-    let want: Vec<u64> = reqs
-        .iter()
-        .map(|r| r.range.as_bounded().map_or(0, |r| r.start))
-        .collect();
+    let want: Vec<u64> = reqs.iter().map(|r| r.range.as_bounded().map_or(0, |r| r.start)).collect();
     let mut batch = backend.read(reqs);
     // Let the backend run ahead of a consumer that has not started yet.
     std::thread::sleep(std::time::Duration::from_millis(50));
@@ -290,9 +256,7 @@ pub fn memory_bound_100k(backend: &dyn IoBackend, env: &dyn TestEnv) {
 
 /// Several threads submit batches at once; each gets exactly its own answers.
 pub fn concurrent_submitters(backend: &dyn IoBackend, env: &dyn TestEnv) {
-    let files: Vec<(Location, Vec<u8>)> = (0..4)
-        .map(|i| plant(env, &format!("conc-{i}"), 200_000, 10 + i))
-        .collect();
+    let files: Vec<(Location, Vec<u8>)> = (0..4).map(|i| plant(env, &format!("conc-{i}"), 200_000, 10 + i)).collect();
     let files = Arc::new(files);
     std::thread::scope(|s| {
         for t in 0..4u64 {
@@ -304,11 +268,7 @@ pub fn concurrent_submitters(backend: &dyn IoBackend, env: &dyn TestEnv) {
                         .map(|i| {
                             let f = &files[rng.random_range(0..files.len())];
                             let start = rng.random_range(0..199_000);
-                            ReadRequest::new(
-                                f.0.clone(),
-                                start..start + 1000,
-                                (t << 32) | (round << 16) | i,
-                            )
+                            ReadRequest::new(f.0.clone(), start..start + 1000, (t << 32) | (round << 16) | i)
                         })
                         .collect();
                     let expect: HashMap<u64, (usize, u64)> = reqs
@@ -334,9 +294,7 @@ pub fn concurrent_submitters(backend: &dyn IoBackend, env: &dyn TestEnv) {
 
 /// Dropping a batch mid-flight neither hangs nor breaks the backend.
 pub fn drop_mid_flight(backend: &dyn IoBackend, env: &dyn TestEnv) {
-    let files: Vec<Location> = (0..20)
-        .map(|i| plant(env, &format!("drop-{i}"), 1 << 20, 20 + i).0)
-        .collect();
+    let files: Vec<Location> = (0..20).map(|i| plant(env, &format!("drop-{i}"), 1 << 20, 20 + i).0).collect();
     for round in 0..3 {
         let reqs: Vec<ReadRequest> = (0..20_000u64)
             .map(|i| {
@@ -359,15 +317,12 @@ pub fn drop_mid_flight(backend: &dyn IoBackend, env: &dyn TestEnv) {
 pub fn async_stream(backend: &dyn IoBackend, env: &dyn TestEnv) {
     use futures_core::Stream;
     let (loc, data) = plant(env, "async", 50_000, 50);
-    let reqs: Vec<ReadRequest> = (0..100u64)
-        .map(|i| ReadRequest::new(loc.clone(), i * 100..i * 100 + 100, i))
-        .collect();
+    let reqs: Vec<ReadRequest> =
+        (0..100u64).map(|i| ReadRequest::new(loc.clone(), i * 100..i * 100 + 100, i)).collect();
     let mut batch = backend.read(reqs);
     let n = futures_executor::block_on(async {
         let mut n = 0;
-        while let Some(r) =
-            std::future::poll_fn(|cx| std::pin::Pin::new(&mut batch).poll_next(cx)).await
-        {
+        while let Some(r) = std::future::poll_fn(|cx| std::pin::Pin::new(&mut batch).poll_next(cx)).await {
             let c = r.expect("async read");
             assert!(c.bytes[..] == data[c.tag as usize * 100..c.tag as usize * 100 + 100]);
             n += 1;
@@ -375,11 +330,9 @@ pub fn async_stream(backend: &dyn IoBackend, env: &dyn TestEnv) {
         n
     });
     assert_eq!(n, 100);
-    let got = futures_executor::block_on(backend.read_ranges_async(&loc, &[5..10, 0..3]))
-        .expect("read_ranges_async");
+    let got = futures_executor::block_on(backend.read_ranges_async(&loc, &[5..10, 0..3])).expect("read_ranges_async");
     assert!(got[0][..] == data[5..10] && got[1][..] == data[0..3]);
-    let whole =
-        futures_executor::block_on(backend.read_whole_async(&loc)).expect("read_whole_async");
+    let whole = futures_executor::block_on(backend.read_whole_async(&loc)).expect("read_whole_async");
     assert_eq!(whole.len(), data.len());
 }
 
@@ -398,10 +351,7 @@ pub fn writes_round_trip(backend: &dyn IoBackend, env: &dyn TestEnv) {
         ];
         let mut done: Vec<(u64, u64)> = backend
             .write(reqs)
-            .map(|r| {
-                r.map(|d| (d.tag, d.bytes_written))
-                    .unwrap_or_else(|e| panic!("{}: {e}", backend.name()))
-            })
+            .map(|r| r.map(|d| (d.tag, d.bytes_written)).unwrap_or_else(|e| panic!("{}: {e}", backend.name())))
             .collect();
         done.sort_unstable();
         assert_eq!(done, vec![(0, 0), (1, 75_000), (2, 123), (3, 0)]);
@@ -409,33 +359,21 @@ pub fn writes_round_trip(backend: &dyn IoBackend, env: &dyn TestEnv) {
         let mut want = a.to_vec();
         want.extend_from_slice(&b);
         want.extend_from_slice(&c);
-        assert!(
-            got[..] == want[..],
-            "{}: written bytes differ",
-            backend.name()
-        );
+        assert!(got[..] == want[..], "{}: written bytes differ", backend.name());
 
         // Creating without truncation keeps the contents; with truncation empties the file.
-        let keep = backend
-            .write(vec![WriteRequest::create(loc.clone(), false, 0)])
-            .collect_all();
+        let keep = backend.write(vec![WriteRequest::create(loc.clone(), false, 0)]).collect_all();
         assert!(keep.into_iter().all(|r| r.is_ok()));
         assert_eq!(backend.read_whole(&loc).expect("read").len(), want.len());
     }
-    backend
-        .write_whole(&loc, b.clone(), true)
-        .expect("write_whole");
+    backend.write_whole(&loc, b.clone(), true).expect("write_whole");
     assert!(backend.read_whole(&loc).expect("read")[..] == b[..]);
 
     // Writing into a directory that does not exist fails for that request, naming the location.
     let bad = env.location("no-such-dir/file");
     let results = backend
         .write(vec![
-            WriteRequest {
-                location: bad.clone(),
-                op: WriteOp::Create { truncate: true },
-                tag: 9,
-            },
+            WriteRequest { location: bad.clone(), op: WriteOp::Create { truncate: true }, tag: 9 },
             WriteRequest::write_at(bad.clone(), 0, vec![c.clone()], 10),
         ])
         .collect_all();

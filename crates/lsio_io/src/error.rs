@@ -35,20 +35,11 @@ pub enum Error {
 
     /// The range reaches past the end of the object (or is inverted).
     #[error("range {range} of {location} is out of bounds: the object has {object_len} bytes")]
-    OutOfRange {
-        location: Location,
-        range: ByteRange,
-        object_len: u64,
-        tag: Option<u64>,
-    },
+    OutOfRange { location: Location, range: ByteRange, object_len: u64, tag: Option<u64> },
 
     /// The request makes no sense for this backend or location.
     #[error("invalid request for {location}: {reason}")]
-    InvalidRequest {
-        location: Location,
-        reason: String,
-        tag: Option<u64>,
-    },
+    InvalidRequest { location: Location, reason: String, tag: Option<u64> },
 
     /// An operating-system error (the errno is in `source`).
     #[error("I/O error on {location}{}: {source}", fmt_range(range))]
@@ -77,11 +68,7 @@ pub enum Error {
 
     /// The backend cannot do this kind of request.
     #[error("{backend} does not support {what}")]
-    Unsupported {
-        backend: &'static str,
-        what: &'static str,
-        tag: Option<u64>,
-    },
+    Unsupported { backend: &'static str, what: &'static str, tag: Option<u64> },
 
     /// The backend stopped without answering the rest of the batch.
     #[error("backend closed before answering {outstanding} request(s)")]
@@ -104,30 +91,12 @@ fn fmt_tag(tag: &Option<u64>) -> String {
 
 impl Error {
     /// Wraps an OS error, choosing `NotFound`/`PermissionDenied` where the errno says so.
-    pub fn from_io(
-        source: io::Error,
-        location: &Location,
-        range: Option<Range<u64>>,
-        tag: Option<u64>,
-    ) -> Self {
+    pub fn from_io(source: io::Error, location: &Location, range: Option<Range<u64>>, tag: Option<u64>) -> Self {
         let location = location.clone();
         match source.kind() {
-            io::ErrorKind::NotFound => Error::NotFound {
-                location,
-                tag,
-                source: Some(source),
-            },
-            io::ErrorKind::PermissionDenied => Error::PermissionDenied {
-                location,
-                tag,
-                source,
-            },
-            _ => Error::Io {
-                location,
-                range,
-                tag,
-                source,
-            },
+            io::ErrorKind::NotFound => Error::NotFound { location, tag, source: Some(source) },
+            io::ErrorKind::PermissionDenied => Error::PermissionDenied { location, tag, source },
+            _ => Error::Io { location, range, tag, source },
         }
     }
 
@@ -162,9 +131,7 @@ impl Error {
     /// The OS error number, when the error came from the kernel.
     pub fn raw_os_error(&self) -> Option<i32> {
         match self {
-            Error::NotFound {
-                source: Some(s), ..
-            }
+            Error::NotFound { source: Some(s), .. }
             | Error::PermissionDenied { source: s, .. }
             | Error::Io { source: s, .. } => s.raw_os_error(),
             _ => None,
@@ -177,56 +144,22 @@ impl Error {
     pub fn for_tag(&self, tag: u64) -> Error {
         let tag = Some(tag);
         match self {
-            Error::NotFound {
-                location, source, ..
-            } => Error::NotFound {
-                location: location.clone(),
-                tag,
-                source: source.as_ref().map(copy_io),
-            },
-            Error::PermissionDenied {
-                location, source, ..
-            } => Error::PermissionDenied {
-                location: location.clone(),
-                tag,
-                source: copy_io(source),
-            },
-            Error::OutOfRange {
-                location,
-                range,
-                object_len,
-                ..
-            } => Error::OutOfRange {
-                location: location.clone(),
-                range: range.clone(),
-                object_len: *object_len,
-                tag,
-            },
-            Error::InvalidRequest {
-                location, reason, ..
-            } => Error::InvalidRequest {
-                location: location.clone(),
-                reason: reason.clone(),
-                tag,
-            },
-            Error::Io {
-                location,
-                range,
-                source,
-                ..
-            } => Error::Io {
-                location: location.clone(),
-                range: range.clone(),
-                tag,
-                source: copy_io(source),
-            },
-            Error::Backend {
-                backend,
-                location,
-                range,
-                source,
-                ..
-            } => Error::Backend {
+            Error::NotFound { location, source, .. } => {
+                Error::NotFound { location: location.clone(), tag, source: source.as_ref().map(copy_io) }
+            }
+            Error::PermissionDenied { location, source, .. } => {
+                Error::PermissionDenied { location: location.clone(), tag, source: copy_io(source) }
+            }
+            Error::OutOfRange { location, range, object_len, .. } => {
+                Error::OutOfRange { location: location.clone(), range: range.clone(), object_len: *object_len, tag }
+            }
+            Error::InvalidRequest { location, reason, .. } => {
+                Error::InvalidRequest { location: location.clone(), reason: reason.clone(), tag }
+            }
+            Error::Io { location, range, source, .. } => {
+                Error::Io { location: location.clone(), range: range.clone(), tag, source: copy_io(source) }
+            }
+            Error::Backend { backend, location, range, source, .. } => Error::Backend {
                 backend,
                 location: location.clone(),
                 range: range.clone(),
@@ -235,9 +168,7 @@ impl Error {
             },
             Error::Cancelled { .. } => Error::Cancelled { tag },
             Error::Unsupported { backend, what, .. } => Error::Unsupported { backend, what, tag },
-            Error::Closed { outstanding } => Error::Closed {
-                outstanding: *outstanding,
-            },
+            Error::Closed { outstanding } => Error::Closed { outstanding: *outstanding },
         }
     }
 }
@@ -257,12 +188,7 @@ mod tests {
     #[test]
     fn messages_name_location_range_and_errno() {
         let loc = Location::local("/data/x.bin");
-        let e = Error::from_io(
-            io::Error::from_raw_os_error(libc::EIO),
-            &loc,
-            Some(10..20),
-            Some(7),
-        );
+        let e = Error::from_io(io::Error::from_raw_os_error(libc::EIO), &loc, Some(10..20), Some(7));
         let msg = e.to_string();
         assert!(msg.contains("/data/x.bin"), "{msg}");
         assert!(msg.contains("10..20"), "{msg}");
@@ -271,21 +197,11 @@ mod tests {
         assert_eq!(e.for_tag(9).tag(), Some(9));
         assert_eq!(e.for_tag(9).raw_os_error(), Some(libc::EIO));
 
-        let nf = Error::from_io(
-            io::Error::from_raw_os_error(libc::ENOENT),
-            &loc,
-            None,
-            Some(1),
-        );
+        let nf = Error::from_io(io::Error::from_raw_os_error(libc::ENOENT), &loc, None, Some(1));
         assert!(matches!(nf, Error::NotFound { .. }));
         assert!(nf.to_string().contains("/data/x.bin"));
 
-        let oor = Error::OutOfRange {
-            location: loc,
-            range: ByteRange::Bounded(5..50),
-            object_len: 20,
-            tag: None,
-        };
+        let oor = Error::OutOfRange { location: loc, range: ByteRange::Bounded(5..50), object_len: 20, tag: None };
         assert!(oor.to_string().contains("5..50") && oor.to_string().contains("20 bytes"));
     }
 }

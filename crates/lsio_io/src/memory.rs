@@ -24,19 +24,12 @@ impl MemoryBackend {
 
     /// Stores an object (replacing any previous one).
     pub fn put(&self, location: Location, data: AlignedBytes) {
-        self.objects
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(location, data);
+        self.objects.write().unwrap_or_else(|p| p.into_inner()).insert(location, data);
     }
 
     /// The stored object, if any.
     pub fn get(&self, location: &Location) -> Option<AlignedBytes> {
-        self.objects
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(location)
-            .cloned()
+        self.objects.read().unwrap_or_else(|p| p.into_inner()).get(location).cloned()
     }
 
     fn read_one(&self, req: ReadRequest) -> Result<Chunk, Error> {
@@ -53,33 +46,18 @@ impl MemoryBackend {
             tag: Some(req.tag),
         })?;
         let bytes = data.slice(range.start as usize..range.end as usize);
-        Ok(Chunk {
-            tag: req.tag,
-            range,
-            bytes,
-        })
+        Ok(Chunk { tag: req.tag, range, bytes })
     }
 
-    fn apply(
-        &self,
-        objects: &mut HashMap<Location, AlignedBytes>,
-        req: &WriteRequest,
-    ) -> Result<WriteDone, Error> {
-        let not_found = || Error::NotFound {
-            location: req.location.clone(),
-            tag: Some(req.tag),
-            source: None,
-        };
+    fn apply(&self, objects: &mut HashMap<Location, AlignedBytes>, req: &WriteRequest) -> Result<WriteDone, Error> {
+        let not_found = || Error::NotFound { location: req.location.clone(), tag: Some(req.tag), source: None };
         match &req.op {
             WriteOp::Create { truncate } => {
                 let entry = objects.entry(req.location.clone()).or_default();
                 if *truncate {
                     *entry = AlignedBytes::new();
                 }
-                Ok(WriteDone {
-                    tag: req.tag,
-                    bytes_written: 0,
-                })
+                Ok(WriteDone { tag: req.tag, bytes_written: 0 })
             }
             WriteOp::WriteAt { offset, bufs } => {
                 let old = objects.get(&req.location).ok_or_else(not_found)?;
@@ -104,17 +82,11 @@ impl MemoryBackend {
                     buf.extend_from_slice(&old[offset + n..]);
                 }
                 objects.insert(req.location.clone(), buf.freeze());
-                Ok(WriteDone {
-                    tag: req.tag,
-                    bytes_written: n as u64,
-                })
+                Ok(WriteDone { tag: req.tag, bytes_written: n as u64 })
             }
             WriteOp::Sync { .. } => {
                 objects.get(&req.location).ok_or_else(not_found)?;
-                Ok(WriteDone {
-                    tag: req.tag,
-                    bytes_written: 0,
-                })
+                Ok(WriteDone { tag: req.tag, bytes_written: 0 })
             }
         }
     }

@@ -22,23 +22,12 @@ pub struct PlannerConfig {
 
 impl PlannerConfig {
     /// For local files (page cache or NVMe): a gap is cheap only while it is small.
-    pub const LOCAL: PlannerConfig = PlannerConfig {
-        max_gap: 16 << 10,
-        max_merged_len: 4 << 20,
-        split_len: 4 << 20,
-    };
+    pub const LOCAL: PlannerConfig = PlannerConfig { max_gap: 16 << 10, max_merged_len: 4 << 20, split_len: 4 << 20 };
     /// For object stores, where a round trip costs as much as reading about a megabyte.
-    pub const OBJECT_STORE: PlannerConfig = PlannerConfig {
-        max_gap: 1 << 20,
-        max_merged_len: 64 << 20,
-        split_len: 16 << 20,
-    };
+    pub const OBJECT_STORE: PlannerConfig =
+        PlannerConfig { max_gap: 1 << 20, max_merged_len: 64 << 20, split_len: 16 << 20 };
     /// No merging and no splitting: one physical read per request.
-    pub const NONE: PlannerConfig = PlannerConfig {
-        max_gap: 0,
-        max_merged_len: 0,
-        split_len: 0,
-    };
+    pub const NONE: PlannerConfig = PlannerConfig { max_gap: 0, max_merged_len: 0, split_len: 0 };
 }
 
 impl Default for PlannerConfig {
@@ -78,11 +67,7 @@ impl PlannedRead {
 
     /// The pieces a backend may issue in parallel: `split_len`-sized parts of the range.
     pub fn pieces(&self, split_len: u64) -> impl Iterator<Item = Range<u64>> + '_ {
-        let step = if split_len == 0 {
-            self.len().max(1)
-        } else {
-            split_len
-        };
+        let step = if split_len == 0 { self.len().max(1) } else { split_len };
         let end = self.range.end;
         (self.range.start..end)
             .step_by(usize::try_from(step).unwrap_or(usize::MAX))
@@ -92,8 +77,7 @@ impl PlannedRead {
     /// Where `member` lies inside this read's buffer.
     pub fn offset_of(&self, member: &Member) -> Range<usize> {
         // Members lie inside the read, whose length fits in memory, so these fit in usize.
-        (member.range.start - self.range.start) as usize
-            ..(member.range.end - self.range.start) as usize
+        (member.range.start - self.range.start) as usize..(member.range.end - self.range.start) as usize
     }
 }
 
@@ -124,10 +108,7 @@ pub fn plan(ranges: &[Range<u64>], config: &PlannerConfig) -> Plan {
         let r = &ranges[*i as usize];
         (r.start, r.end)
     };
-    if ranges
-        .windows(2)
-        .any(|w| (w[0].start, w[0].end) > (w[1].start, w[1].end))
-    {
+    if ranges.windows(2).any(|w| (w[0].start, w[0].end) > (w[1].start, w[1].end)) {
         order.sort_unstable_by_key(key);
     }
 
@@ -144,26 +125,17 @@ pub fn plan(ranges: &[Range<u64>], config: &PlannerConfig) -> Plan {
             if near && (new_end - cur.start <= config.max_merged_len || r.end <= cur.end) {
                 cur.end = new_end;
             } else {
-                reads.push(PlannedRead {
-                    range: cur.clone(),
-                    members: first_member..members.len(),
-                });
+                reads.push(PlannedRead { range: cur.clone(), members: first_member..members.len() });
                 first_member = members.len();
                 *cur = r.clone();
             }
         } else {
             current = Some(r.clone());
         }
-        members.push(Member {
-            index: i as usize,
-            range: r,
-        });
+        members.push(Member { index: i as usize, range: r });
     }
     if let Some(cur) = current {
-        reads.push(PlannedRead {
-            range: cur,
-            members: first_member..members.len(),
-        });
+        reads.push(PlannedRead { range: cur, members: first_member..members.len() });
     }
     Plan { reads, members }
 }
@@ -175,11 +147,7 @@ mod tests {
 
     #[test]
     fn merges_near_keeps_far_apart() {
-        let cfg = PlannerConfig {
-            max_gap: 10,
-            max_merged_len: 1000,
-            split_len: 0,
-        };
+        let cfg = PlannerConfig { max_gap: 10, max_merged_len: 1000, split_len: 0 };
         let p = plan(&[0..10, 15..20, 100..110, 105..108, 105..108], &cfg);
         assert_eq!(p.reads.len(), 2);
         assert_eq!(p.reads[0].range, 0..20);
@@ -189,28 +157,15 @@ mod tests {
 
     #[test]
     fn merged_len_is_capped() {
-        let cfg = PlannerConfig {
-            max_gap: 100,
-            max_merged_len: 25,
-            split_len: 0,
-        };
+        let cfg = PlannerConfig { max_gap: 100, max_merged_len: 25, split_len: 0 };
         let p = plan(&[0..10, 10..20, 20..30], &cfg);
-        assert_eq!(
-            p.reads.iter().map(|r| r.range.clone()).collect::<Vec<_>>(),
-            vec![0..20, 20..30]
-        );
+        assert_eq!(p.reads.iter().map(|r| r.range.clone()).collect::<Vec<_>>(), vec![0..20, 20..30]);
     }
 
     #[test]
     fn pieces_cover_the_read() {
-        let r = PlannedRead {
-            range: 5..30,
-            members: 0..0,
-        };
-        assert_eq!(
-            r.pieces(10).collect::<Vec<_>>(),
-            vec![5..15, 15..25, 25..30]
-        );
+        let r = PlannedRead { range: 5..30, members: 0..0 };
+        assert_eq!(r.pieces(10).collect::<Vec<_>>(), vec![5..15, 15..25, 25..30]);
         assert_eq!(r.pieces(0).collect::<Vec<_>>(), vec![5..30]);
     }
 

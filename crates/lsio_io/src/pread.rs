@@ -96,10 +96,7 @@ struct Inner {
 
 impl std::fmt::Debug for Inner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PreadBackend")
-            .field("config", &self.config)
-            .field("counters", &self.counters)
-            .finish()
+        f.debug_struct("PreadBackend").field("config", &self.config).field("counters", &self.counters).finish()
     }
 }
 
@@ -135,23 +132,16 @@ impl PreadBackend {
             config.alignment = config.alignment.max(DIRECT_IO_ALIGN);
         }
         let (tx, rx) = crossbeam_channel::unbounded::<Msg>();
-        let inner = Arc::new(Inner {
-            config,
-            tx,
-            shutdown: AtomicBool::new(false),
-            counters: Counters::default(),
-        });
+        let inner = Arc::new(Inner { config, tx, shutdown: AtomicBool::new(false), counters: Counters::default() });
         let mut threads = Vec::with_capacity(inner.config.threads);
         for i in 0..inner.config.threads {
             let rx = rx.clone();
             let worker = inner.clone();
-            let spawned = std::thread::Builder::new()
-                .name(format!("lsio-pread-{i}"))
-                .spawn(move || {
-                    while let Ok(Msg::Job(job)) = rx.recv() {
-                        job(&worker);
-                    }
-                });
+            let spawned = std::thread::Builder::new().name(format!("lsio-pread-{i}")).spawn(move || {
+                while let Ok(Msg::Job(job)) = rx.recv() {
+                    job(&worker);
+                }
+            });
             match spawned {
                 Ok(t) => threads.push(t),
                 Err(e) => {
@@ -201,15 +191,10 @@ impl IoBackend for PreadBackend {
 
     fn read(&self, requests: Vec<ReadRequest>) -> ReadBatch {
         let (tx, rx) = batch(requests.len(), self.inner.config.bytes_in_flight);
-        let state = Arc::new(ReadState {
-            tx,
-            queue: Mutex::new(VecDeque::new()),
-        });
+        let state = Arc::new(ReadState { tx, queue: Mutex::new(VecDeque::new()) });
         for (location, reqs) in group_by_location(requests, |r| &r.location) {
             let state = state.clone();
-            self.inner.spawn(Box::new(move |inner| {
-                setup_reads(inner, &state, location, reqs)
-            }));
+            self.inner.spawn(Box::new(move |inner| setup_reads(inner, &state, location, reqs)));
         }
         rx
     }
@@ -218,19 +203,14 @@ impl IoBackend for PreadBackend {
         let (tx, rx) = batch(requests.len(), self.inner.config.bytes_in_flight);
         for (location, reqs) in group_by_location(requests, |r| &r.location) {
             let tx = tx.clone();
-            self.inner.spawn(Box::new(move |inner| {
-                write_location(inner, &tx, &location, reqs)
-            }));
+            self.inner.spawn(Box::new(move |inner| write_location(inner, &tx, &location, reqs)));
         }
         rx
     }
 }
 
 /// Groups requests by location, keeping first-seen order of locations and of requests.
-pub(crate) fn group_by_location<R>(
-    requests: Vec<R>,
-    loc: impl Fn(&R) -> &Location,
-) -> Vec<(Location, Vec<R>)> {
+pub(crate) fn group_by_location<R>(requests: Vec<R>, loc: impl Fn(&R) -> &Location) -> Vec<(Location, Vec<R>)> {
     let mut index: HashMap<Location, usize> = HashMap::new();
     let mut groups: Vec<(Location, Vec<R>)> = Vec::new();
     for r in requests {
@@ -279,9 +259,7 @@ impl ReadJob {
 }
 
 fn open_for_read(inner: &Inner, location: &Location) -> Result<OpenFile, io::Error> {
-    let path = location
-        .as_path()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a local path"))?;
+    let path = location.as_path().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a local path"))?;
     let open = |direct: bool| {
         let mut o = OpenOptions::new();
         o.read(true);
@@ -294,10 +272,7 @@ fn open_for_read(inner: &Inner, location: &Location) -> Result<OpenFile, io::Err
         match open(true) {
             Ok(f) => (f, true),
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-                inner
-                    .counters
-                    .direct_io_fallbacks
-                    .fetch_add(1, Ordering::Relaxed);
+                inner.counters.direct_io_fallbacks.fetch_add(1, Ordering::Relaxed);
                 (open(false)?, false)
             }
             Err(e) => return Err(e),
@@ -306,19 +281,10 @@ fn open_for_read(inner: &Inner, location: &Location) -> Result<OpenFile, io::Err
         (open(false)?, false)
     };
     inner.counters.files_opened.fetch_add(1, Ordering::Relaxed);
-    Ok(OpenFile {
-        file,
-        location: location.clone(),
-        direct,
-    })
+    Ok(OpenFile { file, location: location.clone(), direct })
 }
 
-fn setup_reads(
-    inner: &Arc<Inner>,
-    state: &Arc<ReadState>,
-    location: Location,
-    reqs: Vec<ReadRequest>,
-) {
+fn setup_reads(inner: &Arc<Inner>, state: &Arc<ReadState>, location: Location, reqs: Vec<ReadRequest>) {
     if state.tx.is_cancelled() || inner.stopping() {
         for r in reqs {
             state.tx.send(Err(Error::Cancelled { tag: Some(r.tag) }), 0);
@@ -362,39 +328,21 @@ fn setup_reads(
                 tags.push(r.tag);
             }
             None => {
-                let e = Error::OutOfRange {
-                    location: location.clone(),
-                    range: r.range,
-                    object_len,
-                    tag: Some(r.tag),
-                };
+                let e = Error::OutOfRange { location: location.clone(), range: r.range, object_len, tag: Some(r.tag) };
                 state.tx.send(Err(e), 0);
             }
         }
     }
     let plan = plan(&ranges, &inner.config.planner);
-    let align = if file.direct {
-        inner.config.alignment as u64
-    } else {
-        1
-    };
+    let align = if file.direct { inner.config.alignment as u64 } else { 1 };
     let mut jobs = Vec::with_capacity(plan.reads.len());
     for read in &plan.reads {
-        let members = plan
-            .members_of(read)
-            .iter()
-            .map(|m| (tags[m.index], m.range.clone()))
-            .collect();
+        let members = plan.members_of(read).iter().map(|m| (tags[m.index], m.range.clone())).collect();
         // A pread thread reads one merged range with one call, so pieces (`split_len`) are not
         // issued separately here: they pay only where they run in parallel (rings, object stores).
         let start = read.range.start / align * align;
         let end = read.range.end.div_ceil(align) * align;
-        jobs.push(ReadJob {
-            file: file.clone(),
-            physical: start..end,
-            needed_end: read.range.end,
-            members,
-        });
+        jobs.push(ReadJob { file: file.clone(), physical: start..end, needed_end: read.range.end, members });
     }
     let n = jobs.len();
     state.queue().extend(jobs);
@@ -444,38 +392,21 @@ fn run_reads(inner: &Arc<Inner>, state: &Arc<ReadState>) {
 fn execute_read(inner: &Inner, state: &ReadState, job: ReadJob) {
     let charge = job.charge();
     let result = read_at_into(inner, &job);
-    let ReadJob {
-        file,
-        physical,
-        members,
-        ..
-    } = job;
+    let ReadJob { file, physical, members, .. } = job;
     let mut left = charge;
     let last = members.len().saturating_sub(1);
     match result {
         Ok(buf) => {
             let got_end = physical.start + buf.len() as u64;
             for (i, (tag, range)) in members.into_iter().enumerate() {
-                let c = if i == last {
-                    left
-                } else {
-                    (range.end - range.start).min(left)
-                };
+                let c = if i == last { left } else { (range.end - range.start).min(left) };
                 left -= c;
                 let r = if range.end <= got_end {
-                    let off = (range.start - physical.start) as usize
-                        ..(range.end - physical.start) as usize;
-                    Ok(Chunk {
-                        tag,
-                        range,
-                        bytes: buf.slice(off),
-                    })
+                    let off = (range.start - physical.start) as usize..(range.end - physical.start) as usize;
+                    Ok(Chunk { tag, range, bytes: buf.slice(off) })
                 } else {
                     // The file shrank after we measured it.
-                    let src = io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        format!("file ends at byte {got_end}"),
-                    );
+                    let src = io::Error::new(io::ErrorKind::UnexpectedEof, format!("file ends at byte {got_end}"));
                     Err(Error::from_io(src, &file.location, Some(range), Some(tag)))
                 };
                 state.tx.send(r, c);
@@ -484,11 +415,7 @@ fn execute_read(inner: &Inner, state: &ReadState, job: ReadJob) {
         Err(e) => {
             let e = Error::from_io(e, &file.location, Some(physical.clone()), None);
             for (i, (tag, range)) in members.into_iter().enumerate() {
-                let c = if i == last {
-                    left
-                } else {
-                    (range.end - range.start).min(left)
-                };
+                let c = if i == last { left } else { (range.end - range.start).min(left) };
                 left -= c;
                 let mut err = e.for_tag(tag);
                 if let Error::Io { range: r, .. } = &mut err {
@@ -527,22 +454,14 @@ fn read_at_into(inner: &Inner, job: &ReadJob) -> io::Result<AlignedBytes> {
         if n == 0 {
             break;
         }
-        inner
-            .counters
-            .bytes_read
-            .fetch_add(n as u64, Ordering::Relaxed);
+        inner.counters.bytes_read.fetch_add(n as u64, Ordering::Relaxed);
         // SAFETY: the kernel initialised the `n` bytes after the current length (n <= want).
         unsafe { buf.set_len(buf.len() + n as usize) };
     }
     Ok(buf.freeze())
 }
 
-fn write_location(
-    inner: &Inner,
-    tx: &CompletionSender<WriteDone>,
-    location: &Location,
-    mut reqs: Vec<WriteRequest>,
-) {
+fn write_location(inner: &Inner, tx: &CompletionSender<WriteDone>, location: &Location, mut reqs: Vec<WriteRequest>) {
     if tx.is_cancelled() || inner.stopping() {
         for r in reqs {
             tx.send(Err(Error::Cancelled { tag: Some(r.tag) }), 0);
@@ -555,19 +474,10 @@ fn write_location(
         WriteOp::Sync { .. } => 2,
     });
     let create = reqs.iter().any(|r| matches!(r.op, WriteOp::Create { .. }));
-    let truncate = reqs
-        .iter()
-        .any(|r| matches!(r.op, WriteOp::Create { truncate: true }));
+    let truncate = reqs.iter().any(|r| matches!(r.op, WriteOp::Create { truncate: true }));
     let opened = match location.as_path() {
-        Some(path) => OpenOptions::new()
-            .write(true)
-            .create(create)
-            .truncate(truncate)
-            .open(path),
-        None => Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "the pread backend writes local paths only",
-        )),
+        Some(path) => OpenOptions::new().write(true).create(create).truncate(truncate).open(path),
+        None => Err(io::Error::new(io::ErrorKind::InvalidInput, "the pread backend writes local paths only")),
     };
     let file = match opened {
         Ok(f) => f,
@@ -582,57 +492,31 @@ fn write_location(
     for r in reqs {
         let result = match &r.op {
             WriteOp::Create { .. } => Ok(0),
-            WriteOp::WriteAt { offset, bufs } => pwritev_all(&file, *offset, bufs).map_err(|e| {
-                Error::from_io(e, location, Some(*offset..*offset + r.len()), Some(r.tag))
-            }),
+            WriteOp::WriteAt { offset, bufs } => pwritev_all(&file, *offset, bufs)
+                .map_err(|e| Error::from_io(e, location, Some(*offset..*offset + r.len()), Some(r.tag))),
             WriteOp::Sync { data_only } => {
-                let s = if *data_only {
-                    file.sync_data()
-                } else {
-                    file.sync_all()
-                };
-                s.map(|()| 0)
-                    .map_err(|e| Error::from_io(e, location, None, Some(r.tag)))
+                let s = if *data_only { file.sync_data() } else { file.sync_all() };
+                s.map(|()| 0).map_err(|e| Error::from_io(e, location, None, Some(r.tag)))
             }
         };
-        tx.send(
-            result.map(|bytes_written| WriteDone {
-                tag: r.tag,
-                bytes_written,
-            }),
-            0,
-        );
+        tx.send(result.map(|bytes_written| WriteDone { tag: r.tag, bytes_written }), 0);
     }
 }
 
 /// Writes all of `bufs` back to back at `offset` with `pwritev`, resuming after short writes.
 fn pwritev_all(file: &File, offset: u64, bufs: &[AlignedBytes]) -> io::Result<u64> {
-    let mut slices: Vec<&[u8]> = bufs
-        .iter()
-        .map(|b| b.as_slice())
-        .filter(|s| !s.is_empty())
-        .collect();
+    let mut slices: Vec<&[u8]> = bufs.iter().map(|b| b.as_slice()).filter(|s| !s.is_empty()).collect();
     let total: u64 = slices.iter().map(|s| s.len() as u64).sum();
     let mut written = 0u64;
     let mut first = 0usize;
     while first < slices.len() {
         let batch = &slices[first..slices.len().min(first + 1024)];
-        let iov: Vec<libc::iovec> = batch
-            .iter()
-            .map(|s| libc::iovec {
-                iov_base: s.as_ptr() as *mut _,
-                iov_len: s.len(),
-            })
-            .collect();
+        let iov: Vec<libc::iovec> =
+            batch.iter().map(|s| libc::iovec { iov_base: s.as_ptr() as *mut _, iov_len: s.len() }).collect();
         // SAFETY: every iovec points into a live, initialised slice borrowed for this call, and
         // pwritev only reads from them.
         let n = unsafe {
-            libc::pwritev(
-                file.as_raw_fd(),
-                iov.as_ptr(),
-                iov.len() as libc::c_int,
-                (offset + written) as libc::off_t,
-            )
+            libc::pwritev(file.as_raw_fd(), iov.as_ptr(), iov.len() as libc::c_int, (offset + written) as libc::off_t)
         };
         if n < 0 {
             let e = io::Error::last_os_error();
@@ -642,10 +526,7 @@ fn pwritev_all(file: &File, offset: u64, bufs: &[AlignedBytes]) -> io::Result<u6
             return Err(e);
         }
         if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::WriteZero,
-                "pwritev wrote nothing",
-            ));
+            return Err(io::Error::new(io::ErrorKind::WriteZero, "pwritev wrote nothing"));
         }
         let mut n = n as usize;
         written += n as u64;
@@ -672,15 +553,8 @@ mod tests {
     fn pwritev_writes_everything_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
-        let f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .unwrap();
-        let bufs: Vec<AlignedBytes> = (0..2000u32)
-            .map(|i| AlignedBytes::copy_from_slice(&i.to_le_bytes()))
-            .collect();
+        let f = OpenOptions::new().write(true).create(true).truncate(true).open(&path).unwrap();
+        let bufs: Vec<AlignedBytes> = (0..2000u32).map(|i| AlignedBytes::copy_from_slice(&i.to_le_bytes())).collect();
         assert_eq!(pwritev_all(&f, 3, &bufs).unwrap(), 8000);
         let data = std::fs::read(&path).unwrap();
         assert_eq!(data.len(), 8003);
@@ -694,14 +568,9 @@ mod tests {
         let path = dir.path().join("d");
         let data: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
         std::fs::write(&path, &data).unwrap();
-        let b = PreadBackend::with_config(PreadConfig {
-            direct_io: true,
-            ..Default::default()
-        })
-        .unwrap();
+        let b = PreadBackend::with_config(PreadConfig { direct_io: true, ..Default::default() }).unwrap();
         let loc = Location::local(&path);
-        let got =
-            crate::IoBackendExt::read_ranges(&b, &loc, &[5..4097, 99_990..100_000, 0..0]).unwrap();
+        let got = crate::IoBackendExt::read_ranges(&b, &loc, &[5..4097, 99_990..100_000, 0..0]).unwrap();
         assert_eq!(&got[0][..], &data[5..4097]);
         assert_eq!(&got[1][..], &data[99_990..100_000]);
         assert!(got[2].is_empty());

@@ -94,9 +94,7 @@ impl ByteRange {
     /// reaches past the end (or is inverted).
     pub fn resolve(&self, object_len: u64) -> Option<Range<u64>> {
         match *self {
-            ByteRange::Bounded(ref r) => {
-                (r.start <= r.end && r.end <= object_len).then(|| r.clone())
-            }
+            ByteRange::Bounded(ref r) => (r.start <= r.end && r.end <= object_len).then(|| r.clone()),
             ByteRange::Suffix(n) => Some(object_len.saturating_sub(n)..object_len),
             ByteRange::From(start) => (start <= object_len).then_some(start..object_len),
             ByteRange::Whole => Some(0..object_len),
@@ -157,11 +155,7 @@ pub struct ReadRequest {
 
 impl ReadRequest {
     pub fn new(location: Location, range: impl Into<ByteRange>, tag: u64) -> Self {
-        ReadRequest {
-            location,
-            range: range.into(),
-            tag,
-        }
+        ReadRequest { location, range: range.into(), tag }
     }
 }
 
@@ -187,10 +181,7 @@ pub enum WriteOp {
     /// an existing file is emptied, otherwise it is kept as it is.
     Create { truncate: bool },
     /// Write `bufs`, back to back, starting at `offset` (a vectored write).
-    WriteAt {
-        offset: u64,
-        bufs: Vec<AlignedBytes>,
-    },
+    WriteAt { offset: u64, bufs: Vec<AlignedBytes> },
     /// Flush to stable storage: `fdatasync` when `data_only`, else `fsync`.
     Sync { data_only: bool },
 }
@@ -205,27 +196,15 @@ pub struct WriteRequest {
 
 impl WriteRequest {
     pub fn create(location: Location, truncate: bool, tag: u64) -> Self {
-        WriteRequest {
-            location,
-            op: WriteOp::Create { truncate },
-            tag,
-        }
+        WriteRequest { location, op: WriteOp::Create { truncate }, tag }
     }
 
     pub fn write_at(location: Location, offset: u64, bufs: Vec<AlignedBytes>, tag: u64) -> Self {
-        WriteRequest {
-            location,
-            op: WriteOp::WriteAt { offset, bufs },
-            tag,
-        }
+        WriteRequest { location, op: WriteOp::WriteAt { offset, bufs }, tag }
     }
 
     pub fn sync(location: Location, data_only: bool, tag: u64) -> Self {
-        WriteRequest {
-            location,
-            op: WriteOp::Sync { data_only },
-            tag,
-        }
+        WriteRequest { location, op: WriteOp::Sync { data_only }, tag }
     }
 
     /// Bytes this request writes.

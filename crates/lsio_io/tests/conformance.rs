@@ -11,8 +11,7 @@ mod memory {
             Location::object(format!("memory:///{name}"))
         }
         fn put(&self, location: &Location, data: &[u8]) {
-            self.0
-                .put(location.clone(), AlignedBytes::copy_from_slice(data));
+            self.0.put(location.clone(), AlignedBytes::copy_from_slice(data));
         }
         fn has_directories(&self) -> bool {
             false
@@ -31,15 +30,8 @@ mod pread {
 
     // A small budget, so the memory-bound check exercises parking and waking.
     lsio_io::conformance_tests!(|| {
-        let config = PreadConfig {
-            threads: 8,
-            bytes_in_flight: 1 << 20,
-            ..Default::default()
-        };
-        (
-            PreadBackend::with_config(config).expect("pread backend"),
-            LocalDir::new(),
-        )
+        let config = PreadConfig { threads: 8, bytes_in_flight: 1 << 20, ..Default::default() };
+        (PreadBackend::with_config(config).expect("pread backend"), LocalDir::new())
     });
 }
 
@@ -48,15 +40,7 @@ mod pread_direct {
     use lsio_io::{PreadBackend, PreadConfig};
 
     lsio_io::conformance_tests!(|| {
-        let config = PreadConfig {
-            threads: 4,
-            bytes_in_flight: 1 << 20,
-            direct_io: true,
-            ..Default::default()
-        };
-        (
-            PreadBackend::with_config(config).expect("pread backend"),
-            LocalDir::new(),
-        )
+        let config = PreadConfig { threads: 4, bytes_in_flight: 1 << 20, direct_io: true, ..Default::default() };
+        (PreadBackend::with_config(config).expect("pread backend"), LocalDir::new())
     });
 }
