@@ -1,0 +1,1 @@
+//! Cross-crate integration tests of lsio live in `tests/`; this library is empty on purpose.
