@@ -42,7 +42,7 @@ run_valgrind() { # crate, extra valgrind flags...
   local crate=$1; shift
   for bin in $(test_binaries "$crate"); do
     log "valgrind $* $(basename "$bin")"
-    PROPTEST_CASES=16 valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
+    PROPTEST_CASES=16 valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --show-possibly-lost=no \
       "$@" "$bin" --test-threads=2 -q
   done
 }
