@@ -18,11 +18,9 @@ fn alloc_drop(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("pool_get", name), &n, |b, &n| {
             b.iter(|| black_box(pool.get(black_box(n))));
         });
-        group.bench_with_input(
-            BenchmarkId::new("aligned_with_capacity", name),
-            &n,
-            |b, &n| b.iter(|| black_box(AlignedBytesMut::with_capacity(black_box(n)))),
-        );
+        group.bench_with_input(BenchmarkId::new("aligned_with_capacity", name), &n, |b, &n| {
+            b.iter(|| black_box(AlignedBytesMut::with_capacity(black_box(n))))
+        });
         group.bench_with_input(BenchmarkId::new("vec_zeroed", name), &n, |b, &n| {
             b.iter(|| black_box(vec![0u8; black_box(n)]));
         });
@@ -49,17 +47,13 @@ fn alloc_touch_drop(c: &mut Criterion) {
                 black_box(buf)
             });
         });
-        group.bench_with_input(
-            BenchmarkId::new("aligned_with_capacity", name),
-            &n,
-            |b, &n| {
-                b.iter(|| {
-                    let mut buf = AlignedBytesMut::with_capacity(black_box(n));
-                    touch(&mut buf, n);
-                    black_box(buf)
-                });
-            },
-        );
+        group.bench_with_input(BenchmarkId::new("aligned_with_capacity", name), &n, |b, &n| {
+            b.iter(|| {
+                let mut buf = AlignedBytesMut::with_capacity(black_box(n));
+                touch(&mut buf, n);
+                black_box(buf)
+            });
+        });
         group.bench_with_input(BenchmarkId::new("vec_zeroed", name), &n, |b, &n| {
             b.iter(|| {
                 let mut v = vec![0u8; black_box(n)];

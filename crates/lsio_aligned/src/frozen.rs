@@ -8,9 +8,7 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 
 use crate::owner::Owner;
-use crate::{
-    AlignedBytesMut, DEFAULT_ALIGN, DIRECT_IO_ALIGN, Head, Result, align_at_offset,
-};
+use crate::{AlignedBytesMut, DEFAULT_ALIGN, DIRECT_IO_ALIGN, Head, Result, align_at_offset};
 
 /// Shared, immutable bytes: `clone` is a reference-count bump and [`slice`](Self::slice) is
 /// zero-copy.
@@ -41,9 +39,7 @@ impl AlignedBytes {
     /// Empty bytes. Does not allocate.
     pub const fn new() -> Self {
         Self {
-            ptr: NonNull::without_provenance(
-                std::num::NonZeroUsize::new(DIRECT_IO_ALIGN).expect("non-zero"),
-            ),
+            ptr: NonNull::without_provenance(std::num::NonZeroUsize::new(DIRECT_IO_ALIGN).expect("non-zero")),
             len: 0,
             owner: None,
         }
@@ -138,15 +134,8 @@ impl AlignedBytes {
             Bound::Excluded(&n) => n,
             Bound::Unbounded => self.len,
         };
-        assert!(
-            start <= end,
-            "AlignedBytes::slice: range start {start} is greater than range end {end}"
-        );
-        assert!(
-            end <= self.len,
-            "AlignedBytes::slice: range end {end} is out of bounds for length {}",
-            self.len
-        );
+        assert!(start <= end, "AlignedBytes::slice: range start {start} is greater than range end {end}");
+        assert!(end <= self.len, "AlignedBytes::slice: range end {end} is out of bounds for length {}", self.len);
         self.slice_unchecked(start..end)
     }
 
@@ -220,19 +209,12 @@ impl AlignedBytes {
         };
         // `get_mut` succeeds only for the unique strong reference (and synchronises with the
         // drops of the others), so no other view can read or write the memory any more.
-        let Some((base, size, align)) = Arc::get_mut(arc).and_then(|o| o.writable_region())
-        else {
+        let Some((base, size, align)) = Arc::get_mut(arc).and_then(|o| o.writable_region()) else {
             return Err(self);
         };
         let offset = self.ptr.as_ptr().addr() - base.as_ptr().addr();
         let owner = self.owner.take();
-        Ok(AlignedBytesMut::from_parts(
-            self.ptr,
-            self.len,
-            size - offset,
-            align_at_offset(align, offset),
-            owner,
-        ))
+        Ok(AlignedBytesMut::from_parts(self.ptr, self.len, size - offset, align_at_offset(align, offset), owner))
     }
 }
 
@@ -468,9 +450,7 @@ mod tests {
     #[test]
     fn equality_and_hash() {
         let a = AlignedBytes::from(b"abc");
-        let b = AlignedBytes::copy_from_slice_aligned(b"xabc", 4096)
-            .unwrap()
-            .slice(1..);
+        let b = AlignedBytes::copy_from_slice_aligned(b"xabc", 4096).unwrap().slice(1..);
         assert_eq!(a, b);
         assert_eq!(a, b"abc"[..]);
         assert_eq!(a, &b"abc"[..]);
@@ -615,11 +595,7 @@ mod tests {
         #[allow(clippy::reversed_empty_ranges)]
         let decreasing = 20..10;
         assert!(AlignedBytes::from_mmap_range(map.clone(), decreasing).is_none());
-        assert!(
-            AlignedBytes::from_mmap_range(map.clone(), 10_000..10_000)
-                .unwrap()
-                .is_empty()
-        );
+        assert!(AlignedBytes::from_mmap_range(map.clone(), 10_000..10_000).unwrap().is_empty());
         drop(map);
         assert_eq!(r, data[100..200]);
     }
@@ -646,10 +622,7 @@ mod tests {
             })
             .collect();
         for (i, h) in handles.into_iter().enumerate() {
-            let expect: u64 = sample(1000)[i * 100..(i + 1) * 100]
-                .iter()
-                .map(|&x| u64::from(x))
-                .sum();
+            let expect: u64 = sample(1000)[i * 100..(i + 1) * 100].iter().map(|&x| u64::from(x)).sum();
             assert_eq!(h.join().unwrap(), expect);
         }
     }

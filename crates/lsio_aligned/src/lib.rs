@@ -87,11 +87,7 @@ fn dangling(align: usize) -> std::ptr::NonNull<u8> {
 /// to have.
 #[inline]
 fn align_at_offset(align: usize, offset: usize) -> usize {
-    if offset == 0 {
-        align
-    } else {
-        align.min(1 << offset.trailing_zeros())
-    }
+    if offset == 0 { align } else { align.min(1 << offset.trailing_zeros()) }
 }
 
 /// Formats the first bytes of a buffer as hex for `Debug` impls.

@@ -45,9 +45,7 @@ impl AlignedBytesMut {
     /// An empty buffer of zero capacity. Does not allocate.
     pub const fn new() -> Self {
         Self {
-            ptr: NonNull::without_provenance(
-                std::num::NonZeroUsize::new(DEFAULT_ALIGN).expect("non-zero"),
-            ),
+            ptr: NonNull::without_provenance(std::num::NonZeroUsize::new(DEFAULT_ALIGN).expect("non-zero")),
             len: 0,
             cap: 0,
             align: DEFAULT_ALIGN,
@@ -64,9 +62,9 @@ impl AlignedBytesMut {
     pub fn with_capacity(capacity: usize) -> Self {
         match Self::with_capacity_aligned(capacity, DEFAULT_ALIGN) {
             Ok(buf) => buf,
-            Err(Error::AllocationFailed { size, align }) => handle_alloc_error(
-                Layout::from_size_align(size, align).expect("layout was valid for the allocator"),
-            ),
+            Err(Error::AllocationFailed { size, align }) => {
+                handle_alloc_error(Layout::from_size_align(size, align).expect("layout was valid for the allocator"))
+            }
             Err(e) => panic!("AlignedBytesMut::with_capacity: {e}"),
         }
     }
@@ -83,10 +81,7 @@ impl AlignedBytesMut {
         let Some(layout) = layout_for(capacity, align)? else {
             return Ok(Self::empty(align));
         };
-        let buf = RawBuf::alloc(layout).ok_or(Error::AllocationFailed {
-            size: layout.size(),
-            align,
-        })?;
+        let buf = RawBuf::alloc(layout).ok_or(Error::AllocationFailed { size: layout.size(), align })?;
         Ok(Self::from_owner(Owner::Heap(buf), align))
     }
 
@@ -100,10 +95,7 @@ impl AlignedBytesMut {
         let Some(layout) = layout_for(len, align)? else {
             return Ok(Self::empty(align));
         };
-        let buf = RawBuf::alloc_zeroed(layout).ok_or(Error::AllocationFailed {
-            size: layout.size(),
-            align,
-        })?;
+        let buf = RawBuf::alloc_zeroed(layout).ok_or(Error::AllocationFailed { size: layout.size(), align })?;
         let mut this = Self::from_owner(Owner::Heap(buf), align);
         // SAFETY: `len <= layout.size() == capacity`, and `alloc_zeroed` initialised every byte.
         unsafe { this.set_len(len) };
@@ -112,13 +104,7 @@ impl AlignedBytesMut {
 
     /// A view of zero capacity that owns nothing, aligned to `align`.
     pub(crate) fn empty(align: usize) -> Self {
-        Self {
-            ptr: dangling(align),
-            len: 0,
-            cap: 0,
-            align,
-            owner: None,
-        }
+        Self { ptr: dangling(align), len: 0, cap: 0, align, owner: None }
     }
 
     /// A view of the whole (writable) allocation of `owner`, with `len == 0`.
@@ -126,17 +112,9 @@ impl AlignedBytesMut {
     /// # Panics
     /// If `owner` is read-only (a memory map).
     pub(crate) fn from_owner(owner: Owner, align: usize) -> Self {
-        let (ptr, cap, owner_align) = owner
-            .writable_region()
-            .expect("AlignedBytesMut needs writable memory");
+        let (ptr, cap, owner_align) = owner.writable_region().expect("AlignedBytesMut needs writable memory");
         debug_assert!(owner_align >= align);
-        Self {
-            ptr,
-            len: 0,
-            cap,
-            align,
-            owner: Some(Arc::new(owner)),
-        }
+        Self { ptr, len: 0, cap, align, owner: Some(Arc::new(owner)) }
     }
 
     /// Reassembles a view from parts. The caller guarantees that `ptr` is aligned to `align`,
@@ -151,13 +129,7 @@ impl AlignedBytesMut {
     ) -> Self {
         debug_assert!(len <= cap);
         debug_assert!(ptr.as_ptr().addr().is_multiple_of(align));
-        Self {
-            ptr,
-            len,
-            cap,
-            align,
-            owner,
-        }
+        Self { ptr, len, cap, align, owner }
     }
 
     /// Number of initialised (readable) bytes.
@@ -248,11 +220,7 @@ impl AlignedBytesMut {
         // (checked above), exclusively ours, and cannot overlap `data`, which is borrowed
         // shared while we hold `&mut self`.
         unsafe {
-            std::ptr::copy_nonoverlapping(
-                data.as_ptr(),
-                self.ptr.as_ptr().add(self.len),
-                data.len(),
-            );
+            std::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.as_ptr().add(self.len), data.len());
         }
         self.len += data.len();
     }
@@ -275,18 +243,8 @@ impl AlignedBytesMut {
     /// # Panics
     /// If `at > len()`.
     pub fn split_to(&mut self, at: usize) -> AlignedBytesMut {
-        assert!(
-            at <= self.len,
-            "AlignedBytesMut::split_to out of bounds: {at} > len {}",
-            self.len
-        );
-        let head = Self {
-            ptr: self.ptr,
-            len: at,
-            cap: at,
-            align: self.align,
-            owner: self.owner.clone(),
-        };
+        assert!(at <= self.len, "AlignedBytesMut::split_to out of bounds: {at} > len {}", self.len);
+        let head = Self { ptr: self.ptr, len: at, cap: at, align: self.align, owner: self.owner.clone() };
         self.advance_start(at);
         head
     }
@@ -297,18 +255,9 @@ impl AlignedBytesMut {
     /// # Panics
     /// If `at > capacity()`.
     pub fn split_off(&mut self, at: usize) -> AlignedBytesMut {
-        assert!(
-            at <= self.cap,
-            "AlignedBytesMut::split_off out of bounds: {at} > capacity {}",
-            self.cap
-        );
-        let mut tail = Self {
-            ptr: self.ptr,
-            len: self.len,
-            cap: self.cap,
-            align: self.align,
-            owner: self.owner.clone(),
-        };
+        assert!(at <= self.cap, "AlignedBytesMut::split_off out of bounds: {at} > capacity {}", self.cap);
+        let mut tail =
+            Self { ptr: self.ptr, len: self.len, cap: self.cap, align: self.align, owner: self.owner.clone() };
         tail.advance_start(at);
         self.cap = at;
         self.len = self.len.min(at);
@@ -356,16 +305,13 @@ impl AlignedBytesMut {
             self.extend_from_slice(&other);
             return;
         }
-        let needed = self
-            .len
-            .checked_add(other.len)
-            .expect("AlignedBytesMut::unsplit: capacity overflow");
+        let needed = self.len.checked_add(other.len).expect("AlignedBytesMut::unsplit: capacity overflow");
         let align = self.align.max(DEFAULT_ALIGN);
         let mut grown = match Self::with_capacity_aligned(needed, align) {
             Ok(buf) => buf,
-            Err(Error::AllocationFailed { size, align }) => handle_alloc_error(
-                Layout::from_size_align(size, align).expect("layout was valid for the allocator"),
-            ),
+            Err(Error::AllocationFailed { size, align }) => {
+                handle_alloc_error(Layout::from_size_align(size, align).expect("layout was valid for the allocator"))
+            }
             Err(e) => panic!("AlignedBytesMut::unsplit: {e}"),
         };
         grown.extend_from_slice(self);
@@ -388,9 +334,7 @@ pub(crate) fn layout_for(capacity: usize, align: usize) -> Result<Option<Layout>
         return Err(Error::InvalidAlignment { align });
     }
     let overflow = Error::CapacityOverflow { capacity, align };
-    let size = capacity
-        .checked_next_multiple_of(align)
-        .ok_or(overflow.clone())?;
+    let size = capacity.checked_next_multiple_of(align).ok_or(overflow.clone())?;
     let layout = Layout::from_size_align(size, align).map_err(|_| overflow)?;
     Ok((size > 0).then_some(layout))
 }
@@ -492,10 +436,7 @@ mod tests {
                 AlignedBytesMut::with_capacity_aligned(10, align).unwrap_err(),
                 Error::InvalidAlignment { align }
             );
-            assert_eq!(
-                AlignedBytesMut::zeroed(10, align).unwrap_err(),
-                Error::InvalidAlignment { align }
-            );
+            assert_eq!(AlignedBytesMut::zeroed(10, align).unwrap_err(), Error::InvalidAlignment { align });
             // Even without allocating.
             assert!(AlignedBytesMut::with_capacity_aligned(0, align).is_err());
         }
@@ -506,13 +447,7 @@ mod tests {
     #[test]
     fn capacity_overflow() {
         let e = AlignedBytesMut::with_capacity_aligned(usize::MAX, 64).unwrap_err();
-        assert_eq!(
-            e,
-            Error::CapacityOverflow {
-                capacity: usize::MAX,
-                align: 64
-            }
-        );
+        assert_eq!(e, Error::CapacityOverflow { capacity: usize::MAX, align: 64 });
         assert!(e.to_string().contains(&usize::MAX.to_string()));
         let e = AlignedBytesMut::with_capacity_aligned(isize::MAX as usize, 4096).unwrap_err();
         assert!(matches!(e, Error::CapacityOverflow { .. }));
@@ -529,13 +464,7 @@ mod tests {
     #[test]
     fn allocation_failure_is_an_error() {
         let e = AlignedBytesMut::with_capacity_aligned(1 << 62, 64).unwrap_err();
-        assert_eq!(
-            e,
-            Error::AllocationFailed {
-                size: 1 << 62,
-                align: 64
-            }
-        );
+        assert_eq!(e, Error::AllocationFailed { size: 1 << 62, align: 64 });
         assert!(e.to_string().contains(&(1usize << 62).to_string()));
     }
 

@@ -2,7 +2,7 @@
 
 use std::alloc::{Layout, handle_alloc_error};
 use std::fmt;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::owner::{Owner, RawBuf};
@@ -49,25 +49,18 @@ impl PoolConfig {
             if size == 0 || !size.is_multiple_of(align) {
                 return Err(Error::InvalidSizeClass { size, align });
             }
-            Layout::from_size_align(size, align).map_err(|_| Error::CapacityOverflow {
-                capacity: size,
-                align,
-            })?;
+            Layout::from_size_align(size, align).map_err(|_| Error::CapacityOverflow { capacity: size, align })?;
         }
         for pair in self.size_classes.windows(2) {
             if pair[1] <= pair[0] {
-                return Err(Error::SizeClassesNotAscending {
-                    previous: pair[0],
-                    next: pair[1],
-                });
+                return Err(Error::SizeClassesNotAscending { previous: pair[0], next: pair[1] });
             }
         }
         Ok(())
     }
 }
 
-/// Counters of a [`BufferPool`], as returned by [`BufferPool::stats`]. Under concurrent use
-/// they are a consistent-enough snapshot, not an atomic one.
+/// Counters of a [`BufferPool`], as returned by [`BufferPool::stats`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PoolStats {
     /// `get` calls served from an idle buffer.
@@ -101,36 +94,45 @@ pub struct BufferPool {
 /// The shared state of a pool. Pooled owners hold a `Weak` to it.
 pub(crate) struct PoolInner {
     config: PoolConfig,
-    /// Idle buffers per size class (LIFO, for cache warmth).
-    free: Box<[Mutex<Vec<RawBuf>>]>,
-    /// Bytes idle in `free`, plus those being returned right now (reserved before the push).
-    idle_bytes: AtomicUsize,
-    hits: AtomicU64,
-    misses: AtomicU64,
+    /// One short critical section per `get` / return: cheaper than a lock per class plus
+    /// atomic counters (fewer atomic read-modify-writes), and `max_bytes` spans all classes.
+    state: Mutex<PoolState>,
+    /// Outside the lock: oversize requests never touch the free lists.
     oversize: AtomicU64,
-    returned: AtomicU64,
-    discarded: AtomicU64,
 }
 
-/// Locks a free list. A panic while holding the lock cannot leave a `Vec` push/pop half
-/// done, so a poisoned lock is still fine to use.
-fn lock(list: &Mutex<Vec<RawBuf>>) -> MutexGuard<'_, Vec<RawBuf>> {
-    list.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+/// Everything behind the pool's lock.
+struct PoolState {
+    /// Idle buffers per size class (LIFO, for cache warmth).
+    free: Box<[Vec<RawBuf>]>,
+    /// Sum of the sizes of the buffers in `free`.
+    idle_bytes: usize,
+    hits: u64,
+    misses: u64,
+    returned: u64,
+    discarded: u64,
 }
 
 impl PoolInner {
+    /// Locks the state. A panic cannot happen while the lock is held (only `Vec` push/pop and
+    /// integer updates run under it), but tolerate poisoning anyway: the state stays valid.
+    fn lock(&self) -> MutexGuard<'_, PoolState> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// Takes back the memory of a pooled buffer whose last view dropped.
     pub(crate) fn put(&self, class: usize, buf: RawBuf) {
         let size = buf.layout().size();
-        let before = self.idle_bytes.fetch_add(size, Ordering::Relaxed);
-        if before.saturating_add(size) > self.config.max_bytes {
-            self.idle_bytes.fetch_sub(size, Ordering::Relaxed);
-            self.discarded.fetch_add(1, Ordering::Relaxed);
-            drop(buf);
-            return;
+        let mut state = self.lock();
+        if state.idle_bytes.saturating_add(size) > self.config.max_bytes {
+            state.discarded += 1;
+            drop(state);
+            drop(buf); // free outside the lock
+        } else {
+            state.idle_bytes += size;
+            state.returned += 1;
+            state.free[class].push(buf);
         }
-        lock(&self.free[class]).push(buf);
-        self.returned.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -141,21 +143,12 @@ impl BufferPool {
     /// If the configuration is invalid, see [`PoolConfig::validate`].
     pub fn new(config: PoolConfig) -> Result<Self> {
         config.validate()?;
-        let free = config
-            .size_classes
-            .iter()
-            .map(|_| Mutex::new(Vec::new()))
-            .collect();
+        let free = config.size_classes.iter().map(|_| Vec::new()).collect();
         Ok(Self {
             inner: Arc::new(PoolInner {
                 config,
-                free,
-                idle_bytes: AtomicUsize::new(0),
-                hits: AtomicU64::new(0),
-                misses: AtomicU64::new(0),
+                state: Mutex::new(PoolState { free, idle_bytes: 0, hits: 0, misses: 0, returned: 0, discarded: 0 }),
                 oversize: AtomicU64::new(0),
-                returned: AtomicU64::new(0),
-                discarded: AtomicU64::new(0),
             }),
         })
     }
@@ -176,43 +169,43 @@ impl BufferPool {
             inner.oversize.fetch_add(1, Ordering::Relaxed);
             return match AlignedBytesMut::with_capacity_aligned(len, align) {
                 Ok(buf) => buf,
-                Err(Error::AllocationFailed { size, align }) => handle_alloc_error(
-                    Layout::from_size_align(size, align).expect("layout was valid"),
-                ),
+                Err(Error::AllocationFailed { size, align }) => {
+                    handle_alloc_error(Layout::from_size_align(size, align).expect("layout was valid"))
+                }
                 Err(e) => panic!("BufferPool::get({len}): {e}"),
             };
         };
-        let recycled = lock(&inner.free[class]).pop();
-        let buf = match recycled {
-            Some(buf) => {
-                inner.idle_bytes.fetch_sub(size, Ordering::Relaxed);
-                inner.hits.fetch_add(1, Ordering::Relaxed);
-                buf
+        let recycled = {
+            let mut state = inner.lock();
+            let buf = state.free[class].pop();
+            if buf.is_some() {
+                state.idle_bytes -= size;
+                state.hits += 1;
+            } else {
+                state.misses += 1;
             }
-            None => {
-                inner.misses.fetch_add(1, Ordering::Relaxed);
-                let layout = Layout::from_size_align(size, align).expect("validated in new");
-                RawBuf::alloc(layout).unwrap_or_else(|| handle_alloc_error(layout))
-            }
+            buf
         };
-        let owner = Owner::Pooled {
-            buf: Some(buf),
-            class,
-            pool: Arc::downgrade(&self.inner),
-        };
+        let buf = recycled.unwrap_or_else(|| {
+            // Allocate outside the lock.
+            let layout = Layout::from_size_align(size, align).expect("validated in new");
+            RawBuf::alloc(layout).unwrap_or_else(|| handle_alloc_error(layout))
+        });
+        let owner = Owner::Pooled { buf: Some(buf), class, pool: Arc::downgrade(&self.inner) };
         AlignedBytesMut::from_owner(owner, align)
     }
 
     /// A snapshot of the counters.
     pub fn stats(&self) -> PoolStats {
         let inner = &*self.inner;
+        let state = inner.lock();
         PoolStats {
-            hits: inner.hits.load(Ordering::Relaxed),
-            misses: inner.misses.load(Ordering::Relaxed),
+            hits: state.hits,
+            misses: state.misses,
             oversize: inner.oversize.load(Ordering::Relaxed),
-            returned: inner.returned.load(Ordering::Relaxed),
-            discarded: inner.discarded.load(Ordering::Relaxed),
-            idle_bytes: inner.idle_bytes.load(Ordering::Relaxed) as u64,
+            returned: state.returned,
+            discarded: state.discarded,
+            idle_bytes: state.idle_bytes as u64,
         }
     }
 
@@ -231,10 +224,7 @@ impl Default for BufferPool {
 
 impl fmt::Debug for BufferPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BufferPool")
-            .field("config", &self.inner.config)
-            .field("stats", &self.stats())
-            .finish()
+        f.debug_struct("BufferPool").field("config", &self.inner.config).field("stats", &self.stats()).finish()
     }
 }
 
@@ -244,12 +234,7 @@ mod tests {
     use crate::{AlignedBytes, DIRECT_IO_ALIGN};
 
     fn small_pool(max_bytes: usize) -> BufferPool {
-        BufferPool::new(PoolConfig {
-            alignment: 64,
-            size_classes: vec![64, 256, 1024],
-            max_bytes,
-        })
-        .unwrap()
+        BufferPool::new(PoolConfig { alignment: 64, size_classes: vec![64, 256, 1024], max_bytes }).unwrap()
     }
 
     #[test]
@@ -274,36 +259,18 @@ mod tests {
             f(&mut c);
             BufferPool::new(c).unwrap_err()
         };
-        assert_eq!(
-            bad(&|c| c.alignment = 48),
-            Error::InvalidAlignment { align: 48 }
-        );
+        assert_eq!(bad(&|c| c.alignment = 48), Error::InvalidAlignment { align: 48 });
         assert_eq!(bad(&|c| c.size_classes.clear()), Error::NoSizeClasses);
         assert_eq!(
             bad(&|c| c.size_classes = vec![4096, 4096]),
-            Error::SizeClassesNotAscending {
-                previous: 4096,
-                next: 4096
-            }
+            Error::SizeClassesNotAscending { previous: 4096, next: 4096 }
         );
         assert_eq!(
             bad(&|c| c.size_classes = vec![8192, 4096]),
-            Error::SizeClassesNotAscending {
-                previous: 8192,
-                next: 4096
-            }
+            Error::SizeClassesNotAscending { previous: 8192, next: 4096 }
         );
-        assert_eq!(
-            bad(&|c| c.size_classes = vec![0, 4096]),
-            Error::InvalidSizeClass { size: 0, align: 64 }
-        );
-        assert_eq!(
-            bad(&|c| c.size_classes = vec![100]),
-            Error::InvalidSizeClass {
-                size: 100,
-                align: 64
-            }
-        );
+        assert_eq!(bad(&|c| c.size_classes = vec![0, 4096]), Error::InvalidSizeClass { size: 0, align: 64 });
+        assert_eq!(bad(&|c| c.size_classes = vec![100]), Error::InvalidSizeClass { size: 100, align: 64 });
         let e = bad(&|c| c.size_classes = vec![1 << 63]);
         assert!(matches!(e, Error::CapacityOverflow { .. }), "{e}");
         assert!(bad(&|c| c.size_classes = vec![100]).to_string().contains("100"));
@@ -331,13 +298,7 @@ mod tests {
         let pool = small_pool(1 << 20);
         let a = pool.get(100);
         let p = a.as_ptr();
-        assert_eq!(
-            pool.stats(),
-            PoolStats {
-                misses: 1,
-                ..PoolStats::default()
-            }
-        );
+        assert_eq!(pool.stats(), PoolStats { misses: 1, ..PoolStats::default() });
         drop(a);
         assert_eq!(pool.stats().returned, 1);
         assert_eq!(pool.stats().idle_bytes, 256);
@@ -351,17 +312,7 @@ mod tests {
         let c = pool.get(256);
         assert!(c.is_empty());
         let s = pool.stats();
-        assert_eq!(
-            s,
-            PoolStats {
-                hits: 2,
-                misses: 1,
-                oversize: 0,
-                returned: 2,
-                discarded: 0,
-                idle_bytes: 0
-            }
-        );
+        assert_eq!(s, PoolStats { hits: 2, misses: 1, oversize: 0, returned: 2, discarded: 0, idle_bytes: 0 });
     }
 
     #[test]

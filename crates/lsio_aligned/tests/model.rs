@@ -47,16 +47,8 @@ fn op() -> impl Strategy<Value = Op> {
         (any::<Index>(), 0..300usize).prop_map(|(i, len)| Op::Truncate { i, len }),
         any::<Index>().prop_map(|i| Op::Clear { i }),
         any::<Index>().prop_map(|i| Op::Freeze { i }),
-        (any::<Index>(), any::<Index>(), any::<Index>()).prop_map(|(k, a, b)| Op::Slice {
-            k,
-            a,
-            b
-        }),
-        (any::<Index>(), 0..400usize, 0..400usize).prop_map(|(k, a, b)| Op::TrySlice {
-            k,
-            a,
-            b
-        }),
+        (any::<Index>(), any::<Index>(), any::<Index>()).prop_map(|(k, a, b)| Op::Slice { k, a, b }),
+        (any::<Index>(), 0..400usize, 0..400usize).prop_map(|(k, a, b)| Op::TrySlice { k, a, b }),
         any::<Index>().prop_map(|k| Op::Clone { k }),
         any::<Index>().prop_map(|k| Op::IntoBytes { k }),
         any::<Index>().prop_map(|k| Op::IntoArrow { k }),
@@ -154,20 +146,12 @@ impl World {
                 let buf = AlignedBytesMut::with_capacity_aligned(cap, align).unwrap();
                 assert_eq!(buf.alignment(), align);
                 let cap = cap.next_multiple_of(align);
-                self.muts.push(MutModel {
-                    buf,
-                    data: Vec::new(),
-                    cap,
-                });
+                self.muts.push(MutModel { buf, data: Vec::new(), cap });
             }
             Op::NewZeroed { len, align } => {
                 let align = *align.get(&ALIGNS);
                 let buf = AlignedBytesMut::zeroed(len, align).unwrap();
-                self.muts.push(MutModel {
-                    buf,
-                    data: vec![0; len],
-                    cap: len.next_multiple_of(align),
-                });
+                self.muts.push(MutModel { buf, data: vec![0; len], cap: len.next_multiple_of(align) });
             }
             Op::NewPooled { len } => {
                 let buf = self.pool.get(len);
@@ -183,11 +167,7 @@ impl World {
                     }
                 };
                 assert_eq!(buf.alignment(), 64);
-                self.muts.push(MutModel {
-                    buf,
-                    data: Vec::new(),
-                    cap,
-                });
+                self.muts.push(MutModel { buf, data: Vec::new(), cap });
             }
             Op::Extend { i, n } => {
                 if self.muts.is_empty() {
@@ -231,11 +211,7 @@ impl World {
                 assert_eq!(m.buf.as_ptr(), base.wrapping_add(at));
                 let head_data = m.data.drain(..at).collect();
                 m.cap -= at;
-                self.muts.push(MutModel {
-                    buf: head,
-                    data: head_data,
-                    cap: at,
-                });
+                self.muts.push(MutModel { buf: head, data: head_data, cap: at });
             }
             Op::SplitOff { i, at } => {
                 if self.muts.is_empty() {
@@ -250,11 +226,7 @@ impl World {
                 let tail_data = m.data.split_off(at.min(m.data.len()));
                 let tail_cap = m.cap - at;
                 m.cap = at;
-                self.muts.push(MutModel {
-                    buf: tail,
-                    data: tail_data,
-                    cap: tail_cap,
-                });
+                self.muts.push(MutModel { buf: tail, data: tail_data, cap: tail_cap });
             }
             Op::Unsplit { i, j } => {
                 if self.muts.len() < 2 {
@@ -361,9 +333,7 @@ impl World {
                 if !matches!(self.frozen[k].0, Frozen::Aligned(_)) {
                     return;
                 }
-                let (Frozen::Aligned(f), data) = self.frozen.swap_remove(k) else {
-                    unreachable!()
-                };
+                let (Frozen::Aligned(f), data) = self.frozen.swap_remove(k) else { unreachable!() };
                 let ptr = f.as_ptr();
                 let converted = if matches!(op, Op::IntoBytes { .. }) {
                     Frozen::Bytes(f.into_bytes())
@@ -383,9 +353,7 @@ impl World {
                 if !matches!(self.frozen[k].0, Frozen::Aligned(_)) {
                     return;
                 }
-                let (Frozen::Aligned(f), data) = self.frozen.swap_remove(k) else {
-                    unreachable!()
-                };
+                let (Frozen::Aligned(f), data) = self.frozen.swap_remove(k) else { unreachable!() };
                 match f.try_into_mut() {
                     Ok(buf) => {
                         assert!(buf.capacity() >= data.len());
