@@ -51,6 +51,10 @@ struct CommonArgs {
     #[arg(long, value_enum, default_value_t = PlannerChoice::Local)]
     planner: PlannerChoice,
 
+    /// Override the planner's largest merged gap (e.g. 64KiB)
+    #[arg(long, value_name = "SIZE")]
+    max_gap: Option<Size>,
+
     /// How cold runs drop the page cache
     #[arg(long, value_enum, value_name = "HOW", default_value_t = CacheDrop::Auto)]
     drop_caches: CacheDrop,
@@ -239,6 +243,7 @@ fn apply_common(config: &mut BenchConfig, c: &CommonArgs, scenarios: &[ScenarioK
     config.qd = c.qd as usize;
     config.direct = c.direct;
     config.planner = c.planner;
+    config.max_gap = c.max_gap.map(|s| s.0);
     config.drop_caches = c.drop_caches;
     config.use_fio = !c.no_fio;
     config.verbose = c.verbose;

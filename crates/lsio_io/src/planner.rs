@@ -22,7 +22,7 @@ pub struct PlannerConfig {
 
 impl PlannerConfig {
     /// For local files (page cache or NVMe): a gap is cheap only while it is small.
-    pub const LOCAL: PlannerConfig = PlannerConfig { max_gap: 16 << 10, max_merged_len: 4 << 20, split_len: 4 << 20 };
+    pub const LOCAL: PlannerConfig = PlannerConfig { max_gap: 4 << 10, max_merged_len: 4 << 20, split_len: 4 << 20 };
     /// For object stores, where a round trip costs as much as reading about a megabyte.
     pub const OBJECT_STORE: PlannerConfig =
         PlannerConfig { max_gap: 1 << 20, max_merged_len: 64 << 20, split_len: 16 << 20 };

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
 
-use lsio_aligned::{AlignedBytes, AlignedBytesMut, DEFAULT_ALIGN, DIRECT_IO_ALIGN};
+use lsio_aligned::{AlignedBytes, AlignedBytesMut, BufferPool, DEFAULT_ALIGN, DIRECT_IO_ALIGN, PoolConfig};
 
 use crate::backend::{IoBackend, ReadBatch, WriteBatch};
 use crate::completion::{CompletionSender, DEFAULT_BYTES_IN_FLIGHT, batch};
@@ -38,6 +38,11 @@ pub struct PreadConfig {
     /// Open files with `O_DIRECT` (bypassing the page cache); files whose filesystem refuses it
     /// are read buffered, counted in [`PreadStats::direct_io_fallbacks`].
     pub direct_io: bool,
+    /// Where read buffers come from. A pool recycles buffers the consumer has dropped, so their
+    /// pages are already mapped: a fresh 256 KiB allocation costs an `mmap`, 64 page faults and a
+    /// `munmap`, which halved hot-cache throughput in `lsio bench`. `None` allocates each buffer. The default is [`default_pool`].
+    /// Buffers larger than the pool's largest class are allocated fresh.
+    pub pool: Option<BufferPool>,
 }
 
 impl Default for PreadConfig {
@@ -48,8 +53,17 @@ impl Default for PreadConfig {
             planner: PlannerConfig::LOCAL,
             alignment: DEFAULT_ALIGN,
             direct_io: false,
+            pool: Some(default_pool()),
         }
     }
+}
+
+/// The pool a backend makes when none is given: 4 KiB to 16 MiB classes, page aligned (so the
+/// same buffers serve `O_DIRECT`), at most 256 MiB kept idle.
+pub fn default_pool() -> BufferPool {
+    let config = PoolConfig { alignment: DIRECT_IO_ALIGN, ..PoolConfig::default() };
+    // The configuration is valid by construction (a power-of-two alignment, ascending classes).
+    BufferPool::new(config).unwrap_or_else(|e| unreachable!("default pool configuration is valid: {e}"))
 }
 
 /// Counters of a [`PreadBackend`] since it was made.
@@ -130,6 +144,12 @@ impl PreadBackend {
         }
         if config.direct_io {
             config.alignment = config.alignment.max(DIRECT_IO_ALIGN);
+        }
+        if config.pool.as_ref().is_some_and(|p| p.config().alignment < config.alignment) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("the buffer pool's alignment is below the {} bytes the reads need", config.alignment),
+            ));
         }
         let (tx, rx) = crossbeam_channel::unbounded::<Msg>();
         let inner = Arc::new(Inner { config, tx, shutdown: AtomicBool::new(false), counters: Counters::default() });
@@ -432,8 +452,11 @@ fn execute_read(inner: &Inner, state: &ReadState, job: ReadJob) {
 fn read_at_into(inner: &Inner, job: &ReadJob) -> io::Result<AlignedBytes> {
     let len = usize::try_from(job.physical.end - job.physical.start)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "range larger than memory"))?;
-    let mut buf = AlignedBytesMut::with_capacity_aligned(len, inner.config.alignment)
-        .map_err(|e| io::Error::new(io::ErrorKind::OutOfMemory, e.to_string()))?;
+    let mut buf = match &inner.config.pool {
+        Some(pool) => pool.get(len),
+        None => AlignedBytesMut::with_capacity_aligned(len, inner.config.alignment)
+            .map_err(|e| io::Error::new(io::ErrorKind::OutOfMemory, e.to_string()))?,
+    };
     let fd = job.file.file.as_raw_fd();
     let needed = (job.needed_end - job.physical.start) as usize;
     while buf.len() < needed {

@@ -52,7 +52,7 @@ impl fmt::Display for BackendKind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum PlannerChoice {
-    /// `PlannerConfig::LOCAL`: merge gaps up to 16 KiB.
+    /// `PlannerConfig::LOCAL`: merge gaps up to 4 KiB.
     #[default]
     Local,
     /// `PlannerConfig::NONE`: one physical read per request.

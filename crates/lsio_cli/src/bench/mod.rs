@@ -51,6 +51,8 @@ pub struct BenchConfig {
     /// Run every scenario page-cache hot (no cache drop; files warmed first).
     pub hot: bool,
     pub planner: PlannerChoice,
+    /// Overrides the planner's `max_gap` (to measure the best gap for a disk).
+    pub max_gap: Option<u64>,
     /// Compare with fio when it is on `PATH`.
     pub use_fio: bool,
     pub drop_caches: CacheDrop,
@@ -73,6 +75,7 @@ impl BenchConfig {
             direct: None,
             hot: false,
             planner: PlannerChoice::Local,
+            max_gap: None,
             use_fio: true,
             drop_caches: CacheDrop::Auto,
             verbose: false,
@@ -189,7 +192,11 @@ pub fn run(config: &BenchConfig, say: &mut dyn FnMut(Message)) -> Result<Report>
         let mut options = config.options_for(kind);
         options.direct &= direct_ok;
         let scenario = Scenario::new(kind, &config.sizes, &data, options);
-        let bopts = BackendOptions { qd: config.qd, direct: options.direct, planner: config.planner.config() };
+        let mut planner = config.planner.config();
+        if let Some(gap) = config.max_gap {
+            planner.max_gap = gap;
+        }
+        let bopts = BackendOptions { qd: config.qd, direct: options.direct, planner };
 
         let mut runners = Vec::new();
         for &b in &backends {
