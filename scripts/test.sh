@@ -23,6 +23,12 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   fi
 fi
 
+# Python packages for the interop tests (implementations we did not write).
+python3 -c 'import pyarrow' 2>/dev/null || {
+  log "installing pyarrow"
+  python3 -m pip install -q --disable-pip-version-check 'pyarrow==23.0.1'
+}
+
 # --- The suite ------------------------------------------------------------------------------
 log "cargo test --workspace"
 cargo test --workspace --locked

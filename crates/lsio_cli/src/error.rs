@@ -56,6 +56,14 @@ pub enum Error {
     /// fio could not be started, failed, or printed something we cannot read.
     #[error("fio: {0}")]
     Fio(String),
+
+    /// Reading, writing or converting an Arrow IPC file failed.
+    #[error("{}: {source}", path.display())]
+    Ipc {
+        path: PathBuf,
+        #[source]
+        source: lsio_ipc::Error,
+    },
 }
 
 impl Error {

@@ -1,5 +1,6 @@
-//! The `lsio` binary: `lsio bench` (a fio-like harness) and `lsio demo` (the same, small, in a
-//! temporary directory). Errors are one line on stderr: exit code 2 for usage, 1 at run time.
+//! The `lsio` binary: `lsio bench` (a fio-like harness), `lsio demo` (the same, small, in a
+//! temporary directory), and the Arrow IPC tools `schema`, `cat`, `inspect`, `convert`.
+//! Errors are one line on stderr: exit code 2 for usage, 1 at run time.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,6 +27,53 @@ enum Command {
     Bench(BenchArgs),
     /// The benchmark on small sizes in a temporary directory (about a minute).
     Demo(DemoArgs),
+    /// Print the schema of an Arrow IPC file or stream.
+    Schema {
+        /// The `.arrow` file (or stream)
+        path: PathBuf,
+    },
+    /// Print the first rows of an Arrow IPC file or stream as a table.
+    Cat {
+        /// The `.arrow` file (or stream)
+        path: PathBuf,
+        /// How many rows to print
+        #[arg(long, short = 'n', default_value_t = 20)]
+        rows: usize,
+    },
+    /// Print the blocks and buffer layout of an Arrow IPC file or stream.
+    Inspect {
+        /// The `.arrow` file (or stream)
+        path: PathBuf,
+    },
+    /// Convert between CSV and Arrow IPC (direction from the input's extension: `.csv` or not).
+    Convert(ConvertArgs),
+}
+
+#[derive(Debug, Args)]
+struct ConvertArgs {
+    /// Input: a `.csv` file, or an Arrow IPC file or stream
+    input: PathBuf,
+    /// Output: an Arrow IPC file (from CSV) or a CSV file (from IPC)
+    output: PathBuf,
+    /// Write the IPC stream format instead of the file format (CSV input only)
+    #[arg(long)]
+    stream: bool,
+    /// Body compression of the IPC output
+    #[arg(long, value_enum, default_value_t = CompressionArg::None)]
+    compression: CompressionArg,
+    /// Field delimiter of the CSV side
+    #[arg(long, default_value_t = ',')]
+    delimiter: char,
+    /// The CSV has no header line (or: write none)
+    #[arg(long)]
+    no_header: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum CompressionArg {
+    None,
+    Lz4,
+    Zstd,
 }
 
 /// Options shared by `bench` and `demo`.
@@ -192,8 +240,61 @@ fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+fn ipc_error(path: &std::path::Path) -> impl FnOnce(lsio_ipc::Error) -> Error + '_ {
+    move |source| Error::Ipc { path: path.to_owned(), source }
+}
+
+fn convert(args: ConvertArgs) -> Result<()> {
+    use lsio_ipc::tools::{self, CsvToIpcOptions, IpcToCsvOptions};
+    let delimiter = u8::try_from(args.delimiter)
+        .map_err(|_| Error::Usage(format!("the delimiter {:?} is not a single-byte character", args.delimiter)))?;
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    let mut progress = |p: tools::Progress| bar.set_message(format!("{} rows, {} batches", p.rows, p.batches));
+    let from_csv = args.input.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    let done = if from_csv {
+        let mut options = CsvToIpcOptions {
+            has_header: !args.no_header,
+            delimiter,
+            file_format: !args.stream,
+            ..CsvToIpcOptions::default()
+        };
+        options.write.compression = match args.compression {
+            CompressionArg::None => None,
+            CompressionArg::Lz4 => Some(lsio_ipc::Compression::Lz4Frame),
+            CompressionArg::Zstd => Some(lsio_ipc::Compression::Zstd(3)),
+        };
+        tools::convert_csv_to_ipc(&args.input, &args.output, &options, &mut progress).map_err(ipc_error(&args.input))?
+    } else {
+        if args.stream || args.compression != CompressionArg::None {
+            return Err(Error::Usage("--stream and --compression apply to CSV -> Arrow IPC only".into()));
+        }
+        let options = IpcToCsvOptions { header: !args.no_header, delimiter };
+        tools::convert_ipc_to_csv(&args.input, &args.output, &options, &mut progress).map_err(ipc_error(&args.input))?
+    };
+    bar.finish_and_clear();
+    eprintln!("lsio: wrote {} rows in {} batches to {}", done.rows, done.batches, args.output.display());
+    Ok(())
+}
+
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Schema { path } => {
+            print!("{}", lsio_ipc::tools::schema(&path).map_err(ipc_error(&path))?);
+            Ok(())
+        }
+        Command::Cat { path, rows } => {
+            println!("{}", lsio_ipc::tools::cat(&path, rows).map_err(ipc_error(&path))?.trim_end());
+            Ok(())
+        }
+        Command::Inspect { path } => {
+            print!("{}", lsio_ipc::tools::inspect(&path).map_err(ipc_error(&path))?);
+            Ok(())
+        }
+        Command::Convert(args) => convert(args),
         Command::Bench(args) => {
             let sizes = Sizes {
                 file_size: args.file_size.get(),

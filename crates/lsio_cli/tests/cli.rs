@@ -200,3 +200,51 @@ fn uring_falls_back_to_pread_in_one_line() {
     assert_eq!(rows[0]["backend"], "uring (pread fallback)");
     assert!(rows[0]["verified_bytes"].as_u64().unwrap() > 0);
 }
+
+#[test]
+fn ipc_tools_convert_csv_and_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let csv = dir.path().join("t.csv");
+    std::fs::write(&csv, "id,price,name\n1,2.5,apple\n2,4.25,pear\n3,,fig\n").expect("write csv");
+    let arrow = dir.path().join("t.arrow");
+    let (out, _, stderr) =
+        run(&mut lsio(&["convert", csv.to_str().unwrap(), arrow.to_str().unwrap(), "--compression", "zstd"]));
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("3 rows"), "{stderr}");
+
+    let (out, stdout, _) = run(&mut lsio(&["schema", arrow.to_str().unwrap()]));
+    assert!(out.status.success());
+    assert!(
+        stdout.contains("id: Int64") && stdout.contains("price: Float64") && stdout.contains("name: Utf8"),
+        "{stdout}"
+    );
+
+    let (out, stdout, _) = run(&mut lsio(&["cat", arrow.to_str().unwrap(), "-n", "2"]));
+    assert!(out.status.success());
+    assert!(stdout.contains("apple") && stdout.contains("pear") && !stdout.contains("fig"), "{stdout}");
+
+    let (out, stdout, _) = run(&mut lsio(&["inspect", arrow.to_str().unwrap()]));
+    assert!(out.status.success());
+    assert!(stdout.contains("ZSTD"), "{stdout}");
+
+    let back = dir.path().join("back.csv");
+    let (out, _, stderr) = run(&mut lsio(&["convert", arrow.to_str().unwrap(), back.to_str().unwrap()]));
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&back).expect("read back"), "id,price,name\n1,2.5,apple\n2,4.25,pear\n3,,fig\n");
+}
+
+#[test]
+fn ipc_tools_reject_bad_files_in_one_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let junk = dir.path().join("junk.arrow");
+    std::fs::write(&junk, b"this is not an arrow file at all, not even close").expect("write");
+    for cmd in ["schema", "cat", "inspect"] {
+        let (out, _, stderr) = run(&mut lsio(&[cmd, junk.to_str().unwrap()]));
+        assert_eq!(out.status.code(), Some(1), "{cmd}: {stderr}");
+        one_line_error(&stderr);
+        assert!(stderr.contains("junk.arrow"), "{stderr}");
+    }
+    let (out, _, stderr) = run(&mut lsio(&["cat", dir.path().join("missing.arrow").to_str().unwrap()]));
+    assert_eq!(out.status.code(), Some(1));
+    one_line_error(&stderr);
+}
