@@ -29,6 +29,10 @@ python3 -c 'import pyarrow' 2>/dev/null || {
   python3 -m pip install -q --disable-pip-version-check 'pyarrow==23.0.1'
 }
 
+# --- Servers for the object-store tests (moto S3, SeaweedFS S3, rclone WebDAV; 127.0.0.1 only) ---
+source scripts/servers.sh start
+trap 'source scripts/servers.sh stop' EXIT
+
 # --- The suite ------------------------------------------------------------------------------
 log "cargo test --workspace"
 cargo test --workspace --locked

@@ -23,9 +23,12 @@ pub struct PlannerConfig {
 impl PlannerConfig {
     /// For local files (page cache or NVMe): a gap is cheap only while it is small.
     pub const LOCAL: PlannerConfig = PlannerConfig { max_gap: 4 << 10, max_merged_len: 4 << 20, split_len: 4 << 20 };
-    /// For object stores, where a round trip costs as much as reading about a megabyte.
+    /// For object stores. Gaps up to 64 KiB are read rather than asked for separately; wider
+    /// gaps are not worth their bandwidth because a backend keeps dozens of GETs in flight, so
+    /// round trips overlap (measured: 1,000 × 64 KiB ranges behind 20 ms latency went from 1.19×
+    /// to 2.23× `object_store`'s `get_ranges` when `max_gap` went from 1 MiB to 64 KiB).
     pub const OBJECT_STORE: PlannerConfig =
-        PlannerConfig { max_gap: 1 << 20, max_merged_len: 64 << 20, split_len: 16 << 20 };
+        PlannerConfig { max_gap: 64 << 10, max_merged_len: 64 << 20, split_len: 16 << 20 };
     /// No merging and no splitting: one physical read per request.
     pub const NONE: PlannerConfig = PlannerConfig { max_gap: 0, max_merged_len: 0, split_len: 0 };
 }
