@@ -61,8 +61,9 @@ pub enum Error {
     #[error("{}: {source}", path.display())]
     Ipc {
         path: PathBuf,
+        /// Boxed: `lsio_ipc::Error` is large, and every `Result` of this crate carries an `Error`.
         #[source]
-        source: lsio_ipc::Error,
+        source: Box<lsio_ipc::Error>,
     },
 }
 

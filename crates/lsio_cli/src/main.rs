@@ -170,6 +170,14 @@ struct BenchArgs {
     #[arg(long, value_name = "N", default_value_t = Sizes::FULL.seed)]
     seed: u64,
 
+    /// Number of zstd files (decompress)
+    #[arg(long, value_name = "N", default_value_t = Count(Sizes::FULL.zstd_files))]
+    zstd_files: Count,
+
+    /// zstd chunks per file, each --chunk-size uncompressed (decompress)
+    #[arg(long, value_name = "N", default_value_t = Count(Sizes::FULL.zstd_chunks))]
+    zstd_chunks: Count,
+
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -241,7 +249,7 @@ fn one_line(s: &str) -> String {
 }
 
 fn ipc_error(path: &std::path::Path) -> impl FnOnce(lsio_ipc::Error) -> Error + '_ {
-    move |source| Error::Ipc { path: path.to_owned(), source }
+    move |source| Error::Ipc { path: path.to_owned(), source: Box::new(source) }
 }
 
 fn convert(args: ConvertArgs) -> Result<()> {
@@ -305,6 +313,8 @@ fn run(cli: Cli) -> Result<()> {
                 chunk_size: args.chunk_size.get(),
                 gap: args.gap.get(),
                 seed: args.seed,
+                zstd_files: args.zstd_files.get(),
+                zstd_chunks: args.zstd_chunks.get(),
             };
             let mut config = BenchConfig::new(&args.dir);
             config.sizes = sizes;

@@ -14,6 +14,10 @@ const TINY: &[&str] = &[
     "256",
     "--chunk-size",
     "64KiB",
+    "--zstd-files",
+    "2",
+    "--zstd-chunks",
+    "4",
     "--runs",
     "1",
     "--qd",
@@ -58,7 +62,7 @@ fn tiny_bench_prints_json_with_verified_rows() {
     let report: serde_json::Value = serde_json::from_str(&stdout).expect("stdout is JSON");
     let scenarios = report["scenarios"].as_array().expect("scenarios");
     let names: Vec<&str> = scenarios.iter().map(|s| s["scenario"].as_str().unwrap()).collect();
-    assert_eq!(names, ["rand4k", "chunks256k", "files", "gapped", "hot"]);
+    assert_eq!(names, ["rand4k", "chunks256k", "files", "gapped", "hot", "decompress"]);
     assert_eq!(report["runs"], 1);
     assert_eq!(report["qd"], 4);
     assert!(report["notes"].is_array());
@@ -68,6 +72,11 @@ fn tiny_bench_prints_json_with_verified_rows() {
         assert!(s["description"].as_str().unwrap().contains("QD 4"));
         let rows = s["rows"].as_array().unwrap();
         let backends: Vec<&str> = rows.iter().map(|r| r["backend"].as_str().unwrap()).collect();
+        if s["scenario"] == "decompress" {
+            // Checked in `tiny_decompress_reports_every_lsio_backend_and_the_baseline`.
+            assert!(backends.contains(&"rayon+pread") && !backends.contains(&"object_store"), "{backends:?}");
+            continue;
+        }
         assert!(backends.contains(&"pread") && backends.contains(&"object_store"), "{backends:?}");
         assert!(backends.iter().any(|b| b.starts_with("uring")) || backends.contains(&"pread"));
         for r in rows {
@@ -91,6 +100,53 @@ fn tiny_bench_prints_json_with_verified_rows() {
         run(&mut tiny_bench(&tmp.path().join("data"), &["--scenarios", "rand4k", "--backends", "pread"]));
     assert!(out.status.success(), "stderr: {stderr}");
     assert!(!stderr.contains("writing"), "data reused: {stderr}");
+}
+
+#[test]
+fn tiny_decompress_reports_every_lsio_backend_and_the_baseline() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let (out, stdout, stderr) = run(&mut tiny_bench(&data, &["--scenarios", "decompress"]));
+    assert!(out.status.success(), "stderr: {stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("stdout is JSON");
+    let scenarios = report["scenarios"].as_array().unwrap();
+    assert_eq!(scenarios.len(), 1);
+    let s = &scenarios[0];
+    assert_eq!(s["scenario"], "decompress");
+    assert_eq!(s["cold"], true);
+    assert_eq!(s["direct"], false);
+    // 2 files x 4 chunks of 64 KiB, uncompressed.
+    assert_eq!(s["reads"], 8);
+    assert_eq!(s["bytes"], 8 * 65536);
+    assert!(s["fio_command"].is_null());
+    let notes: Vec<&str> = s["notes"].as_array().unwrap().iter().map(|n| n.as_str().unwrap()).collect();
+    assert!(notes.iter().any(|n| n.contains("fio cannot decompress") && n.contains("object_store")), "{notes:?}");
+    let rows = s["rows"].as_array().unwrap();
+    let backends: Vec<&str> = rows.iter().map(|r| r["backend"].as_str().unwrap()).collect();
+    assert_eq!(backends.first(), Some(&"pread"), "{backends:?}");
+    assert!(backends[1].starts_with("uring") || backends.len() == 2, "{backends:?}");
+    assert_eq!(backends.last(), Some(&"rayon+pread"), "{backends:?}");
+    assert!(!backends.contains(&"object_store") && !backends.contains(&"fio"), "{backends:?}");
+    for r in rows {
+        assert_eq!(r["verified_bytes"], 8 * 65536, "{r}");
+        assert_eq!(r["bytes"], 8 * 65536, "{r}");
+        assert!(r["gib_per_s"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(r["cpu_s_per_gib"].is_number(), "{r}");
+        assert!(r["ratio_to_pread"].is_number(), "{r}");
+        assert!(r["ratio_to_rayon"].is_number(), "{r}");
+        assert!(r["ratio_to_fio"].is_null(), "{r}");
+        let runs = r["runs"].as_array().unwrap();
+        assert_eq!(runs.len(), 1);
+        assert!(runs.iter().all(|x| x["ios"] == 8), "{r}");
+    }
+    assert_eq!(rows.last().unwrap()["ratio_to_rayon"], 1.0);
+    // The chunks are made once, then reused; the table names the baseline and its ratio column.
+    let d = data.to_str().unwrap();
+    let mut cmd = lsio(&["bench", "--dir", d, "--scenarios", "decompress", "--backends", "pread"]);
+    let (out, stdout, stderr) = run(cmd.args(TINY));
+    assert!(out.status.success(), "stderr: {stderr}");
+    assert!(stdout.contains("rayon+pread") && stdout.contains("vs rayon") && stdout.contains("chunks/s"), "{stdout}");
+    assert!(!stdout.contains("uring"), "{stdout}");
 }
 
 #[test]

@@ -58,6 +58,11 @@ pub fn job_args(scenario: &Scenario, ioengine: &str) -> Vec<String> {
     };
     let n = scenario.reads.len();
     match scenario.kind {
+        // fio cannot decompress: `bench::run` never asks for this job; it only reads the bytes.
+        ScenarioKind::Decompress => {
+            file(&mut args);
+            args.push("--rw=read".into());
+        }
         ScenarioKind::Rand4k => {
             file(&mut args);
             args.extend([

@@ -1,7 +1,9 @@
 //! The benchmark harness behind `lsio bench` and `lsio demo`, reusable from other crates.
 //!
 //! - [`data`]: the data set (files with a checkable pattern), made once and reused;
-//! - [`scenario`]: `rand4k`, `chunks256k`, `files`, `gapped`, `hot` and the reads each makes;
+//! - [`scenario`]: `rand4k`, `chunks256k`, `files`, `gapped`, `hot`, `decompress` and the reads
+//!   each makes;
+//! - [`decompress`]: the `decompress` scenario (zstd chunks through `lsio_scheduler`'s pipeline);
 //! - [`backends`]: lsio's pread pool and io_uring backend, and `object_store`'s `LocalFileSystem`;
 //! - [`fio`]: the fio job matching each scenario and its JSON output;
 //! - [`verify`], [`measure`], [`cache`]: checking bytes, timing, dropping the page cache;
@@ -11,6 +13,7 @@
 pub mod backends;
 pub mod cache;
 pub mod data;
+pub mod decompress;
 pub mod fio;
 pub mod measure;
 pub mod report;
@@ -135,6 +138,11 @@ pub fn run(config: &BenchConfig, say: &mut dyn FnMut(Message)) -> Result<Report>
         }
     }
     data.ensure(&all_files, config.quiet)?;
+    let zstd = if scenarios.contains(&ScenarioKind::Decompress) {
+        Some(decompress::ensure(&data, &config.sizes, config.quiet)?)
+    } else {
+        None
+    };
     let direct_ok = match all_files.first() {
         Some(f) => direct_io_supported(&f.path),
         None => true,
@@ -178,11 +186,15 @@ pub fn run(config: &BenchConfig, say: &mut dyn FnMut(Message)) -> Result<Report>
     let mut dropper = CacheDropper::new(config.drop_caches);
     let per_scenario = backends.len() - usize::from(skip_uring_row && backends.contains(&BackendKind::Uring))
         + usize::from(fio.is_some());
-    let progress = if config.quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new((scenarios.len() * config.runs * per_scenario) as u64)
-    };
+    let total_runs: usize = scenarios
+        .iter()
+        .map(|k| match k {
+            ScenarioKind::Decompress => decompress::slots(&backends, skip_uring_row),
+            _ => per_scenario,
+        })
+        .sum::<usize>()
+        * config.runs;
+    let progress = if config.quiet { ProgressBar::hidden() } else { ProgressBar::new(total_runs as u64) };
     if let Ok(style) = ProgressStyle::with_template("{msg:40} [{bar:30}] {pos}/{len} runs, {elapsed}") {
         progress.set_style(style.progress_chars("=> "));
     }
@@ -191,6 +203,24 @@ pub fn run(config: &BenchConfig, say: &mut dyn FnMut(Message)) -> Result<Report>
     for &kind in &scenarios {
         let mut options = config.options_for(kind);
         options.direct &= direct_ok;
+        if let (ScenarioKind::Decompress, Some(chunks)) = (kind, &zstd) {
+            let mut found = Vec::new();
+            let report = decompress::run(
+                config,
+                chunks,
+                &backends,
+                options,
+                skip_uring_row,
+                &mut dropper,
+                &progress,
+                &mut found,
+            );
+            for n in found {
+                progress.suspend(|| note(say, n));
+            }
+            reports.push(report?);
+            continue;
+        }
         let scenario = Scenario::new(kind, &config.sizes, &data, options);
         let mut planner = config.planner.config();
         if let Some(gap) = config.max_gap {
@@ -300,6 +330,7 @@ pub fn run(config: &BenchConfig, say: &mut dyn FnMut(Message)) -> Result<Report>
                 _ => None,
             },
             rows,
+            notes: Vec::new(),
         });
     }
     progress.finish_and_clear();

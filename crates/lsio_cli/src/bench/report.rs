@@ -43,7 +43,12 @@ pub struct ScenarioReport {
     /// The fio command line, when fio ran.
     pub fio_command: Option<String>,
     pub rows: Vec<Row>,
+    /// Notes about the scenario as a whole (printed under its table).
+    pub notes: Vec<String>,
 }
+
+/// The label of the `decompress` baseline row: rayon over `read_exact_at`, then decompression.
+pub const RAYON_BASELINE: &str = "rayon+pread";
 
 /// One backend (or fio) in one scenario: medians over the runs.
 #[derive(Debug, Clone, Serialize)]
@@ -56,6 +61,8 @@ pub struct Row {
     pub ratio_to_fio: Option<f64>,
     /// This row's GiB/s over the pread pool's.
     pub ratio_to_pread: Option<f64>,
+    /// This row's GiB/s over the `rayon+pread` baseline's (`decompress` only).
+    pub ratio_to_rayon: Option<f64>,
     /// Bytes read per run.
     pub bytes: u64,
     /// Bytes whose pattern was checked in every run (`None` for fio, which does not check).
@@ -75,6 +82,7 @@ impl Row {
             cpu_s_per_gib: median(runs.iter().map(RunResult::cpu_s_per_gib)),
             ratio_to_fio: None,
             ratio_to_pread: None,
+            ratio_to_rayon: None,
             bytes: runs.first().map_or(0, |r| r.bytes),
             verified_bytes,
             note: None,
@@ -87,9 +95,11 @@ impl Row {
         let speed = |name: &str, rows: &[Row]| rows.iter().find(|r| r.backend == name).map(|r| r.gib_per_s);
         let fio = speed("fio", rows);
         let pread = speed("pread", rows);
+        let rayon = speed(RAYON_BASELINE, rows);
         for r in rows.iter_mut() {
             r.ratio_to_fio = fio.filter(|f| *f > 0.0).map(|f| r.gib_per_s / f);
             r.ratio_to_pread = pread.filter(|p| *p > 0.0).map(|p| r.gib_per_s / p);
+            r.ratio_to_rayon = rayon.filter(|p| *p > 0.0).map(|p| r.gib_per_s / p);
         }
     }
 }
@@ -122,10 +132,14 @@ impl ScenarioReport {
         let mut out = String::new();
         let runs = if self.runs == 1 { "1 run".to_owned() } else { format!("median of {} runs", self.runs) };
         let _ = writeln!(out, "{}: {} ({runs})", self.scenario, self.description);
+        // `decompress` has no fio row but a rayon baseline: its GiB/s are of decompressed bytes,
+        // its IOPS chunks per second.
+        let baseline = self.rows.iter().any(|r| r.backend == RAYON_BASELINE);
+        let (iops, vs) = if baseline { ("chunks/s", "vs rayon") } else { ("IOPS", "vs fio") };
         let _ = writeln!(
             out,
             "  {:<24} {:>11} {:>8} {:>10} {:>8} {:>9} {:>10}",
-            "backend", "IOPS", "GiB/s", "CPU s/GiB", "vs fio", "vs pread", "verified"
+            "backend", iops, "GiB/s", "CPU s/GiB", vs, "vs pread", "verified"
         );
         for r in &self.rows {
             let verified = match r.verified_bytes {
@@ -140,7 +154,7 @@ impl ScenarioReport {
                 thousands(r.iops),
                 r.gib_per_s,
                 r.cpu_s_per_gib,
-                ratio(r.ratio_to_fio),
+                ratio(if baseline { r.ratio_to_rayon } else { r.ratio_to_fio }),
                 ratio(r.ratio_to_pread),
                 verified
             );
@@ -149,6 +163,9 @@ impl ScenarioReport {
             if let Some(n) = &r.note {
                 let _ = writeln!(out, "  note ({}): {n}", r.backend);
             }
+        }
+        for n in &self.notes {
+            let _ = writeln!(out, "  note: {n}");
         }
         out
     }
@@ -264,9 +281,11 @@ mod tests {
             runs: 3,
             fio_command: None,
             rows,
+            notes: vec!["scenario note".into()],
         };
         let t = sc.table();
         assert!(t.contains("pread") && t.contains("0.50x") && t.contains("1 GiB") && t.contains("n/a"), "{t}");
+        assert!(t.contains("vs fio") && t.contains("note: scenario note"), "{t}");
         let report = Report {
             dir: "d".into(),
             sizes: Sizes::TINY,

@@ -28,12 +28,21 @@ pub enum ScenarioKind {
     Gapped,
     /// Random 256 KiB reads of the large file with the file in the page cache.
     Hot,
+    /// zstd-compressed chunks in several files, read through the `lsio_scheduler` pipeline and
+    /// decompressed on its thread pool (cold).
+    Decompress,
 }
 
 impl ScenarioKind {
     /// Every scenario, in the order the tables are printed.
-    pub const ALL: [ScenarioKind; 5] =
-        [ScenarioKind::Rand4k, ScenarioKind::Chunks256k, ScenarioKind::Files, ScenarioKind::Gapped, ScenarioKind::Hot];
+    pub const ALL: [ScenarioKind; 6] = [
+        ScenarioKind::Rand4k,
+        ScenarioKind::Chunks256k,
+        ScenarioKind::Files,
+        ScenarioKind::Gapped,
+        ScenarioKind::Hot,
+        ScenarioKind::Decompress,
+    ];
 
     /// The name used on the command line and in reports.
     pub fn name(self) -> &'static str {
@@ -43,12 +52,14 @@ impl ScenarioKind {
             ScenarioKind::Files => "files",
             ScenarioKind::Gapped => "gapped",
             ScenarioKind::Hot => "hot",
+            ScenarioKind::Decompress => "decompress",
         }
     }
 
-    /// Whether the scenario reads the large file (the others read the small files).
+    /// Whether the scenario reads the large file (the others read the small files, or, for
+    /// `decompress`, zstd files of their own).
     pub fn uses_big_file(self) -> bool {
-        self != ScenarioKind::Files
+        !matches!(self, ScenarioKind::Files | ScenarioKind::Decompress)
     }
 
     /// Whether the scenario runs with the page cache dropped (unless forced warm).
@@ -88,6 +99,10 @@ pub struct Sizes {
     pub gap: u64,
     /// Seed of the random orders (`--seed`).
     pub seed: u64,
+    /// Number of zstd files of `decompress` (`--zstd-files`).
+    pub zstd_files: u64,
+    /// zstd chunks per file of `decompress` (`--zstd-chunks`); each decompresses to `chunk_size`.
+    pub zstd_chunks: u64,
 }
 
 impl Sizes {
@@ -101,14 +116,32 @@ impl Sizes {
         chunk_size: 256 << 10,
         gap: 32 << 10,
         seed: 42,
+        zstd_files: 16,
+        zstd_chunks: 64,
     };
 
-    /// The demo's sizes: a 128 MiB file, 8 Ki random reads, 200 files × 256 KiB.
-    pub const DEMO: Sizes = Sizes { file_size: 128 << 20, files: 200, reads: 8 << 10, ..Sizes::FULL };
+    /// The demo's sizes: a 128 MiB file, 8 Ki random reads, 200 files × 256 KiB, 8 zstd files ×
+    /// 16 chunks of 256 KiB (32 MiB uncompressed).
+    pub const DEMO: Sizes =
+        Sizes { file_size: 128 << 20, files: 200, reads: 8 << 10, zstd_files: 8, zstd_chunks: 16, ..Sizes::FULL };
 
-    /// Tiny sizes for tests and doctests: a 4 MiB file, 256 random reads, 8 files × 64 KiB.
-    pub const TINY: Sizes =
-        Sizes { file_size: 4 << 20, files: 8, file_len: 64 << 10, reads: 256, chunk_size: 64 << 10, ..Sizes::FULL };
+    /// Tiny sizes for tests and doctests: a 4 MiB file, 256 random reads, 8 files × 64 KiB, 2 zstd
+    /// files × 4 chunks of 64 KiB.
+    pub const TINY: Sizes = Sizes {
+        file_size: 4 << 20,
+        files: 8,
+        file_len: 64 << 10,
+        reads: 256,
+        chunk_size: 64 << 10,
+        zstd_files: 2,
+        zstd_chunks: 4,
+        ..Sizes::FULL
+    };
+
+    /// Uncompressed bytes of the `decompress` scenario.
+    pub fn zstd_bytes(&self) -> u64 {
+        self.zstd_files * self.zstd_chunks * self.chunk_size
+    }
 
     /// Checks that the sizes fit together; the error says which flag is wrong.
     pub fn validate(&self) -> Result<()> {
@@ -129,6 +162,11 @@ impl Sizes {
         }
         if self.files == 0 {
             return usage("--files must be at least 1".into());
+        }
+        for (flag, v) in [("--zstd-files", self.zstd_files), ("--zstd-chunks", self.zstd_chunks)] {
+            if v == 0 || v > 1_000_000 {
+                return usage(format!("{flag} must be between 1 and 1000000, not {v}"));
+            }
         }
         if self.files > 1_000_000 {
             return usage(format!("--files {} is more than the 1000000 this harness makes", self.files));
@@ -156,7 +194,10 @@ impl Sizes {
 
     /// The files a scenario reads.
     pub fn files_of(&self, kind: ScenarioKind, data: &DataSet) -> Vec<DataFile> {
-        if kind.uses_big_file() {
+        if kind == ScenarioKind::Decompress {
+            // Made apart from the patterned files: see `bench::decompress`.
+            Vec::new()
+        } else if kind.uses_big_file() {
             vec![data.big_file(self.file_size)]
         } else {
             (0..self.files).map(|i| data.small_file(self.file_len, i)).collect()
@@ -223,6 +264,8 @@ impl Scenario {
                 reads.shuffle(&mut rng);
                 reads
             }
+            // Its reads are the zstd chunks, run by `bench::decompress`.
+            ScenarioKind::Decompress => Vec::new(),
             ScenarioKind::Files => {
                 (0..files.len() as u32).map(|file| Read { file, range: 0..sizes.file_len }).collect()
             }
@@ -269,6 +312,13 @@ impl Scenario {
                 format!("{n} {} reads with {} gaps over a {file} file", format_size(s.block_size), format_size(s.gap))
             }
             ScenarioKind::Hot => format!("{n} random {} reads of a {file} file", format_size(s.chunk_size)),
+            ScenarioKind::Decompress => format!(
+                "{} zstd chunks of {} in {} files ({} uncompressed) read by the pipeline and decompressed",
+                s.zstd_files * s.zstd_chunks,
+                format_size(s.chunk_size),
+                s.zstd_files,
+                format_size(s.zstd_bytes())
+            ),
         };
         let o = &self.options;
         format!(
