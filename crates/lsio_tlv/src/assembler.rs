@@ -23,6 +23,10 @@ pub(crate) trait Framer {
     /// What is kept of an item until it is handed out (for a TLV frame: its tag).
     type Desc;
 
+    /// Bytes worth reading past the end of an item in exact-size reads: enough to know the
+    /// size of the next item (its fixed header).
+    const LOOKAHEAD: usize;
+
     /// Looks at the front of `input` (which starts at the framer's current stream offset) and
     /// consumes at most one item.
     fn step(&mut self, input: &[u8]) -> Result<Step<Self::Desc>>;
@@ -84,8 +88,9 @@ pub(crate) struct Assembler<F: Framer> {
     eof: bool,
     done: bool,
     /// The last item was large (at least a quarter of `buffer_size`): read exactly what the
-    /// pending item needs, so that the next large item is never half-read into the tail of a
-    /// buffer and then copied; a large item gets a buffer of exactly its size.
+    /// pending item needs and the next item's header ([`Framer::LOOKAHEAD`]), so that the next
+    /// large item is never half-read into the tail of a buffer and then copied; a large item
+    /// gets a buffer of exactly its size (and room for the next header).
     large: bool,
 }
 
@@ -166,7 +171,8 @@ impl<F: Framer> Assembler<F> {
         // A whole item larger than the usual buffer gets a buffer of its own size; after a
         // large item, the next header is read into a small buffer first.
         let item = self.filled.saturating_add(want);
-        let size = if self.large { item.max(MIN_READ) } else { self.buffer_size.max(item) };
+        let size =
+            if self.large { item.saturating_add(F::LOOKAHEAD).max(MIN_READ) } else { self.buffer_size.max(item) };
         let shift = (self.buf_offset % MAX_ALIGN as u64) as usize;
         let total = size
             .checked_add(shift)
@@ -192,7 +198,7 @@ impl<F: Framer> Assembler<F> {
     /// How many bytes the next read may bring.
     fn read_len(&self) -> usize {
         let room = self.limit() - self.filled;
-        if self.large { room.min(self.need.max(1)) } else { room }
+        if self.large { room.min(self.need.max(1).saturating_add(F::LOOKAHEAD)) } else { room }
     }
 
     /// Zero-initialised room to read into (zeroed mode), after [`prepare`](Self::prepare).

@@ -127,6 +127,8 @@ impl Framer for Decoder {
     /// Tag and index.
     type Desc = (u32, u64);
 
+    const LOOKAHEAD: usize = crate::format::FRAME_HEADER_LEN;
+
     #[inline]
     fn step(&mut self, input: &[u8]) -> Result<Step<(u32, u64)>> {
         Ok(match self.decode(input)? {

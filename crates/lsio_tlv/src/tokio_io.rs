@@ -68,12 +68,15 @@ impl<R: AsyncRead + Unpin> AsyncTlvReader<R> {
     }
 }
 
+/// An item: payload, its stream offset, its description.
+pub(crate) type Item<D> = (lsio_aligned::AlignedBytes, u64, D);
+
 /// Reads into `asm` until it has an item or the end.
 pub(crate) fn poll_item<R, F>(
     inner: &mut R,
     asm: &mut Assembler<F>,
     cx: &mut Context<'_>,
-) -> Poll<Result<Option<(lsio_aligned::AlignedBytes, u64, F::Desc)>>>
+) -> Poll<Result<Option<Item<F::Desc>>>>
 where
     R: AsyncRead + Unpin,
     F: crate::assembler::Framer,

@@ -156,7 +156,7 @@ async fn a_slow_reader_slows_the_writer_down() {
     assert!(
         max_ahead <= bound,
         "the writer ran {max_ahead} batches ({} KiB) ahead of the reader; the buffers in between hold {bound}",
-        max_ahead * per_batch >> 10
+        (max_ahead * per_batch) >> 10
     );
     assert!(bound < BATCHES / 3, "the test sends too little to show backpressure");
     assert!(max_ahead >= 2, "the writer never ran ahead: the test measures nothing");

@@ -127,6 +127,23 @@ async fn receive_ipc_stream_reads_what_pyarrow_sends() {
     assert_eq!(got.batches[3].column(0).to_data().buffers()[0].as_ptr() as usize % 8, 0);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_ipc_file_serves_a_file_pyarrow_wrote() {
+    if !pyarrow() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("py.arrow");
+    let status = peer().arg("write-file").arg(&path).arg(ROWS.to_string()).status().unwrap();
+    assert!(status.success());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server =
+        tokio::spawn(serve_ipc_file_with(path, listener, ServeOptions::default().with_max_connections(Some(1))));
+    check(&receive_ipc_stream(addr).await.unwrap());
+    assert_eq!(server.await.unwrap().unwrap(), 1);
+}
+
 #[tokio::test]
 async fn serve_and_receive_between_rust_ends_over_tcp_and_unix() {
     let dir = tempfile::tempdir().unwrap();

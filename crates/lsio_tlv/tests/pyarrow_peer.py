@@ -4,6 +4,8 @@
                                        pyarrow.ipc.open_stream, check it is the expected table
     pyarrow_peer.py server ROWS        listen on 127.0.0.1:0, print the port, send the expected
                                        table to the first client with pyarrow.ipc.new_stream
+    pyarrow_peer.py write-file PATH ROWS
+                                       write the expected table as an Arrow IPC file
 
 The expected table of ROWS rows: id int64 = i, x float64 = i / 2, name utf8 = "row-{i}".
 """
@@ -48,8 +50,18 @@ def server(rows: int) -> None:
             conn.shutdown(socket.SHUT_WR)
 
 
+def write_file(path: str, rows: int) -> None:
+    table = expected(rows)
+    with pa.OSFile(path, "wb") as f:
+        with pa.ipc.new_file(f, table.schema) as writer:
+            for batch in table.to_batches(max_chunksize=1000):
+                writer.write_batch(batch)
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "client":
         client(int(sys.argv[2]), int(sys.argv[3]))
+    elif sys.argv[1] == "write-file":
+        write_file(sys.argv[2], int(sys.argv[3]))
     else:
         server(int(sys.argv[2]))

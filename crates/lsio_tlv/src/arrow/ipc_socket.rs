@@ -230,6 +230,9 @@ struct IpcFramer {
 impl Framer for IpcFramer {
     type Desc = ();
 
+    /// Continuation and metadata length; the metadata itself is needed too, but is small.
+    const LOOKAHEAD: usize = 8;
+
     fn step(&mut self, input: &[u8]) -> Result<Step<()>> {
         let Some((prefix, meta_len)) = message_prefix(input) else {
             let want = if input.len() >= 4 { 8 } else { 4 };
