@@ -128,16 +128,28 @@ fn main() {
     for direct_io in [false, true] {
         let kind = if direct_io { "direct" } else { "hot" };
         for threads in [2, 16, 64, 128] {
-            scenarios.push((format!("{kind} pread threads={threads}"), direct_io, Box::new(move || Box::new(pread(threads, direct_io)))));
+            scenarios.push((
+                format!("{kind} pread threads={threads}"),
+                direct_io,
+                Box::new(move || Box::new(pread(threads, direct_io))),
+            ));
         }
         for rings in [1, 2, 4] {
-            for qd in [8, 32, 64, 128, 256] {
+            for qd in [8, 32, 64, 128, 256, 512] {
                 let config = UringConfig { rings, queue_depth: qd, direct_io, ..Default::default() };
-                scenarios.push((format!("{kind} uring rings={rings} qd={qd}"), direct_io, Box::new(move || Box::new(uring(config.clone())))));
+                scenarios.push((
+                    format!("{kind} uring rings={rings} qd={qd}"),
+                    direct_io,
+                    Box::new(move || Box::new(uring(config.clone()))),
+                ));
             }
         }
         for (name, config) in options(direct_io) {
-            scenarios.push((format!("{kind} uring {name}"), direct_io, Box::new(move || Box::new(uring(config.clone())))));
+            scenarios.push((
+                format!("{kind} uring {name}"),
+                direct_io,
+                Box::new(move || Box::new(uring(config.clone()))),
+            ));
         }
     }
     let scenarios: Vec<_> = scenarios.into_iter().filter(|(name, ..)| name.contains(filter.as_str())).collect();

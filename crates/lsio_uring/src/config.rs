@@ -47,7 +47,7 @@ impl Default for UringConfig {
     fn default() -> Self {
         UringConfig {
             rings: 2,
-            queue_depth: 64,
+            queue_depth: 128,
             bytes_in_flight: DEFAULT_BYTES_IN_FLIGHT,
             planner: PlannerConfig::LOCAL,
             direct_io: false,

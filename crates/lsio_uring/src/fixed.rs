@@ -94,8 +94,9 @@ mod tests {
 
     #[test]
     fn buffers_come_back_only_when_the_caller_let_go() {
-        let pool = BufferPool::new(PoolConfig { alignment: 4096, size_classes: vec![FIXED_BUFFER_LEN], max_bytes: 1 << 30 })
-            .unwrap();
+        let pool =
+            BufferPool::new(PoolConfig { alignment: 4096, size_classes: vec![FIXED_BUFFER_LEN], max_bytes: 1 << 30 })
+                .unwrap();
         let (mut fixed, iov) = FixedBuffers::new(&pool, 2);
         assert_eq!(iov.len(), 2);
         assert!(fixed.take(FIXED_BUFFER_LEN + 1).is_none());

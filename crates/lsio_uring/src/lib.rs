@@ -149,7 +149,8 @@ impl IoBackend for UringBackend {
         let batch = Arc::new(ReadBatchShared::new(tx, self.shared.workers.len()));
         for (location, reqs) in group_by_location(requests, |r| &r.location) {
             let w = self.pick();
-            if let Err(Cmd::Read { reqs, .. }) = self.shared.send(w, Cmd::Read { batch: batch.clone(), location, reqs }) {
+            if let Err(Cmd::Read { reqs, .. }) = self.shared.send(w, Cmd::Read { batch: batch.clone(), location, reqs })
+            {
                 for r in reqs {
                     batch.tx.send(Err(Error::Cancelled { tag: Some(r.tag) }), 0);
                 }

@@ -75,7 +75,8 @@ pub fn io_uring_available() -> Result<(), UringUnavailable> {
             errno: e.raw_os_error(),
         });
     }
-    let missing: Vec<&str> = NEEDED.iter().filter(|(code, _)| !probe.is_supported(*code)).map(|(_, name)| *name).collect();
+    let missing: Vec<&str> =
+        NEEDED.iter().filter(|(code, _)| !probe.is_supported(*code)).map(|(_, name)| *name).collect();
     if !missing.is_empty() {
         return Err(UringUnavailable {
             reason: format!(

@@ -38,11 +38,8 @@ impl StatInfo {
         let dio = mask & libc::STATX_DIOALIGN != 0;
         let dio_read = mask & libc::STATX_DIO_READ_ALIGN != 0;
         let dio_mem_align = (dio && mem > 0).then_some(mem);
-        let dio_offset_align = if dio_read && read_offset > 0 {
-            Some(read_offset)
-        } else {
-            (dio && offset > 0).then_some(offset)
-        };
+        let dio_offset_align =
+            if dio_read && read_offset > 0 { Some(read_offset) } else { (dio && offset > 0).then_some(offset) };
         StatInfo { size, dio_mem_align, dio_offset_align }
     }
 

@@ -22,16 +22,18 @@ use std::sync::{Arc, Weak};
 use crossbeam_channel::{Receiver, Sender};
 use io_uring::types::{DestinationSlot, FsyncFlags};
 use io_uring::{IoUring, opcode, squeue, types};
-use lsio_aligned::{AlignedBytes, AlignedBytesMut, BufferPool};
-use lsio_io::{
-    Chunk, CompletionSender, Error, Location, ReadRequest, WriteDone, WriteOp, WriteRequest, copy_io, plan,
-};
+use lsio_aligned::{AlignedBytes, AlignedBytesMut, BufferPool, PoolConfig};
+use lsio_io::{Chunk, CompletionSender, Error, Location, ReadRequest, WriteDone, WriteOp, WriteRequest, copy_io, plan};
 
 use crate::config::UringConfig;
-use crate::file::{FileHandle, Target, close_now, closes_pending, install_close_sink, remove_close_sink, take_pending_closes};
+use crate::file::{
+    FileHandle, Target, close_now, closes_pending, install_close_sink, remove_close_sink, take_pending_closes,
+};
 use crate::fixed::FixedBuffers;
 use crate::probe::classify_setup_error;
-use crate::read::{ChargeSplit, Piece, PieceEnd, PieceStep, ReadBatchShared, ReadJob, member_result, outcome, split_pieces};
+use crate::read::{
+    ChargeSplit, Piece, PieceEnd, PieceStep, ReadBatchShared, ReadJob, member_result, outcome, split_pieces,
+};
 use crate::slab::Slab;
 use crate::stats::{Counters, bump};
 use crate::statx::{STATX_MASK, StatInfo};
@@ -45,6 +47,28 @@ const MAX_PIECE: u64 = 1 << 30;
 
 /// Slots of each ring's registered-file table (capped by `RLIMIT_NOFILE`).
 const FIXED_FILES: u32 = 1024;
+
+/// Read buffers up to this size come from the ring's [`BufferPool`] (powers of two from 4 KiB):
+/// buffers are allocated by the ring and freed by the consumer, and recycling them avoids the
+/// allocator's cross-thread frees (measured in the README).
+const POOLED_MAX: usize = 4 << 20;
+/// Idle bytes each ring's read-buffer pool may keep.
+const POOL_IDLE_BYTES: usize = 32 << 20;
+
+/// The read-buffer pool of one ring.
+fn read_pool(alignment: usize) -> BufferPool {
+    let config = PoolConfig {
+        alignment,
+        size_classes: (12..=POOLED_MAX.trailing_zeros()).map(|s| 1usize << s).collect(),
+        max_bytes: POOL_IDLE_BYTES,
+    };
+    BufferPool::new(config).unwrap_or_default()
+}
+
+/// Bytes a read of `len` bytes allocates: a pool size class, or `len` itself when too large.
+fn alloc_len(len: u64) -> u64 {
+    if len <= POOLED_MAX as u64 { len.next_power_of_two().max(4096) } else { len }
+}
 
 /// What a ring thread is asked to do.
 pub(crate) enum Cmd {
@@ -230,13 +254,32 @@ fn build_ring(config: &UringConfig, wait: WaitMode) -> io::Result<IoUring> {
 enum Op {
     /// The poll on the wake eventfd.
     Wake,
-    Open { owner: OpenFor, flags: i32, slot: Option<u32> },
+    Open {
+        owner: OpenFor,
+        flags: i32,
+        slot: Option<u32>,
+    },
     /// The kernel writes into `buf`.
-    Statx { setup: usize, buf: Box<MaybeUninit<libc::statx>> },
-    Read { read: usize, piece: usize },
-    Close { target: Target, counters: Arc<Counters> },
-    Write { write: usize, req: usize },
-    Sync { write: usize, req: usize },
+    Statx {
+        setup: usize,
+        buf: Box<MaybeUninit<libc::statx>>,
+    },
+    Read {
+        read: usize,
+        piece: usize,
+    },
+    Close {
+        target: Target,
+        counters: Arc<Counters>,
+    },
+    Write {
+        write: usize,
+        req: usize,
+    },
+    Sync {
+        write: usize,
+        req: usize,
+    },
 }
 
 /// Who asked for an open (and owns the path string the kernel reads).
@@ -329,9 +372,13 @@ struct Worker {
     /// Free registered-file slots.
     fixed_files: Option<Vec<u32>>,
     fixed_bufs: Option<FixedBuffers>,
+    /// Where ordinary read buffers come from.
+    pool: BufferPool,
     stopping: bool,
     broken: Option<io::Error>,
     cqes: Vec<(u64, i32)>,
+    /// Read results of this reap round, sent together at its end (see [`Worker::reap`]).
+    outbox: Vec<(Arc<ReadBatchShared>, Result<Chunk, Error>, u64)>,
 }
 
 macro_rules! on_target {
@@ -421,6 +468,7 @@ impl Worker {
             }
             _ => None,
         };
+        let pool = read_pool(shared.config.alignment);
         Ok(Worker {
             id,
             ring,
@@ -439,9 +487,11 @@ impl Worker {
             writes: Slab::default(),
             fixed_files,
             fixed_bufs,
+            pool,
             stopping: false,
             broken: None,
             cqes: Vec::new(),
+            outbox: Vec::new(),
         })
     }
 
@@ -471,6 +521,7 @@ impl Worker {
             // same submission: nothing may stay queued while the thread sleeps.
             self.flush_closes();
             self.push_ready();
+            self.flush_outbox();
             if self.stopping && self.quiescent() {
                 // Commands that raced with `Stop` are answered before the thread ends.
                 self.drain_commands();
@@ -577,7 +628,9 @@ impl Worker {
             }
             Op::Statx { setup, buf } => {
                 let path = &self.setups.get(*setup)?.path;
-                opcode::Statx::new(types::Fd(libc::AT_FDCWD), path.as_ptr(), buf.as_mut_ptr().cast()).mask(STATX_MASK).build()
+                opcode::Statx::new(types::Fd(libc::AT_FDCWD), path.as_ptr(), buf.as_mut_ptr().cast())
+                    .mask(STATX_MASK)
+                    .build()
             }
             Op::Read { read, piece } => {
                 let r = self.reads.get_mut(*read)?;
@@ -593,7 +646,9 @@ impl Worker {
                 match r.fixed {
                     Some(index) => {
                         bump(&self.counters.fixed_buffer_reads, 1);
-                        on_target!(r.job.file.target, |t| opcode::ReadFixed::new(t, ptr, len, index).offset(offset).build())
+                        on_target!(r.job.file.target, |t| opcode::ReadFixed::new(t, ptr, len, index)
+                            .offset(offset)
+                            .build())
                     }
                     None => on_target!(r.job.file.target, |t| opcode::Read::new(t, ptr, len).offset(offset).build()),
                 }
@@ -648,6 +703,11 @@ impl Worker {
         Ok(())
     }
 
+    /// Handles every completion waiting in the CQ. Read results are built first and sent
+    /// together afterwards: sent one by one between the other work, a consumer that takes them
+    /// faster than they come would go to sleep and be woken for every result (a futex wake and
+    /// two context switches each, measured at about a fifth of the CPU time of cached 4 KiB
+    /// reads); sent back to back, it wakes about once per round.
     fn reap(&mut self) {
         let mut cqes = std::mem::take(&mut self.cqes);
         cqes.extend(self.ring.completion().map(|c| (c.user_data(), c.result())));
@@ -655,6 +715,13 @@ impl Worker {
             self.complete(user_data as usize, res);
         }
         self.cqes = cqes;
+        self.flush_outbox();
+    }
+
+    fn flush_outbox(&mut self) {
+        for (batch, result, charge) in self.outbox.drain(..) {
+            batch.tx.send(result, charge);
+        }
     }
 
     fn complete(&mut self, i: usize, res: i32) {
@@ -782,7 +849,8 @@ impl Worker {
             Ok(p) => p,
             Err(reason) => {
                 for r in reqs {
-                    let e = Error::InvalidRequest { location: location.clone(), reason: reason.clone(), tag: Some(r.tag) };
+                    let e =
+                        Error::InvalidRequest { location: location.clone(), reason: reason.clone(), tag: Some(r.tag) };
                     batch.tx.send(Err(e), 0);
                 }
                 return;
@@ -882,7 +950,8 @@ impl Worker {
                     tags.push(r.tag);
                 }
                 None => {
-                    let e = Error::OutOfRange { location: location.clone(), range: r.range, object_len, tag: Some(r.tag) };
+                    let e =
+                        Error::OutOfRange { location: location.clone(), range: r.range, object_len, tag: Some(r.tag) };
                     tx.send(Err(e), 0);
                 }
             }
@@ -902,7 +971,13 @@ impl Worker {
             }
             let start = read.range.start / align * align;
             let end = read.range.end.div_ceil(align) * align;
-            jobs.push(ReadJob { file: file.clone(), physical: start..end, needed_end: read.range.end, members, probe: None });
+            jobs.push(ReadJob {
+                file: file.clone(),
+                physical: start..end,
+                needed_end: read.range.end,
+                members,
+                probe: None,
+            });
         }
         if jobs.is_empty() {
             return;
@@ -1015,7 +1090,7 @@ impl Worker {
         }
         let mut queue = batch.queue(self.id);
         let Some(front) = queue.front() else { return Take::Empty };
-        let charge = front.charge();
+        let charge = alloc_len(front.charge());
         let budget = batch.tx.budget();
         // Under the queue lock, and the budget checks and parks atomically: a release between
         // "no room" and "parked" still calls the waker.
@@ -1047,6 +1122,7 @@ impl Worker {
         });
         let (buf, fixed) = match fixed {
             Some((i, buf)) => (buf, Some(i)),
+            None if len <= POOLED_MAX && mem_align <= self.pool.config().alignment => (self.pool.get(len), None),
             None => match AlignedBytesMut::with_capacity_aligned(len, mem_align) {
                 Ok(buf) => (buf, None),
                 Err(e) => {
@@ -1137,9 +1213,14 @@ impl Worker {
             bytes
         };
         let mut split = ChargeSplit::new(charge, job.members.len());
-        for (tag, range) in &job.members {
+        let last = job.members.len().saturating_sub(1);
+        let mut batch = Some(batch);
+        for (i, (tag, range)) in job.members.iter().enumerate() {
             let result = member_result(&job.file, &job.physical, &bytes, out, *tag, range);
-            batch.tx.send(result, split.next(range));
+            let to = if i == last { batch.take() } else { batch.clone() };
+            if let Some(to) = to {
+                self.outbox.push((to, result, split.next(range)));
+            }
         }
     }
 
@@ -1223,7 +1304,8 @@ impl Worker {
             Ok(p) => p,
             Err(reason) => {
                 for r in reqs {
-                    let e = Error::InvalidRequest { location: location.clone(), reason: reason.clone(), tag: Some(r.tag) };
+                    let e =
+                        Error::InvalidRequest { location: location.clone(), reason: reason.clone(), tag: Some(r.tag) };
                     tx.send(Err(e), 0);
                 }
                 return;
@@ -1335,7 +1417,10 @@ impl Worker {
                 errno => Err(io_err(errno)),
             }
         } else if res == 0 {
-            Err(io::Error::new(io::ErrorKind::WriteZero, format!("the kernel wrote nothing at byte {}", v.offset + v.written)))
+            Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                format!("the kernel wrote nothing at byte {}", v.offset + v.written),
+            ))
         } else {
             bump(&self.counters.bytes_written, res as u64);
             if !v.advance(res as u64) {
@@ -1480,6 +1565,7 @@ impl Worker {
     }
 
     fn teardown(mut self) {
+        self.flush_outbox();
         // Commands still queued (they raced with Stop) are answered, not dropped.
         while let Ok(cmd) = self.rx.try_recv() {
             match cmd {
@@ -1530,6 +1616,16 @@ pub(crate) fn group_by_location<R>(requests: Vec<R>, loc: impl Fn(&R) -> &Locati
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pooled_reads_are_charged_what_they_allocate() {
+        assert_eq!(alloc_len(1), 4096);
+        assert_eq!(alloc_len(5000), 8192);
+        assert_eq!(alloc_len(4 << 20), 4 << 20);
+        assert_eq!(alloc_len((4 << 20) + 1), (4 << 20) + 1);
+        let pool = read_pool(64);
+        assert_eq!(pool.get(5000).capacity() as u64, alloc_len(5000));
+    }
 
     #[test]
     fn piece_len_respects_alignment_and_cap() {

@@ -24,7 +24,13 @@ fn no_descriptor_leaks_when_batches_and_backend_drop_mid_flight() {
     let baseline = open_fds();
     let variants = [
         UringConfig { bytes_in_flight: 1 << 20, ..Default::default() },
-        UringConfig { bytes_in_flight: 1 << 20, direct_io: true, register_files: true, register_buffers: true, ..Default::default() },
+        UringConfig {
+            bytes_in_flight: 1 << 20,
+            direct_io: true,
+            register_files: true,
+            register_buffers: true,
+            ..Default::default()
+        },
         UringConfig { rings: 1, queue_depth: 8, bytes_in_flight: 256 << 10, ..Default::default() },
     ];
     for config in variants {

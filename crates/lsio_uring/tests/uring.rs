@@ -156,7 +156,8 @@ fn kernel_errors_name_path_range_and_errno() {
     // Missing files, for reads and writes without create.
     let missing = Location::local(dir.path().join("missing"));
     assert!(matches!(b.read_range(&missing, 0..1), Err(Error::NotFound { .. })));
-    let r = b.write(vec![WriteRequest::write_at(missing.clone(), 0, vec![AlignedBytes::from(&b"x"[..])], 3)]).collect_all();
+    let r =
+        b.write(vec![WriteRequest::write_at(missing.clone(), 0, vec![AlignedBytes::from(&b"x"[..])], 3)]).collect_all();
     assert!(matches!(&r[0], Err(Error::NotFound { tag: Some(3), .. })), "{r:?}");
 }
 
@@ -164,7 +165,8 @@ fn kernel_errors_name_path_range_and_errno() {
 /// fallback is counted.
 #[test]
 fn direct_io_refused_at_open_falls_back() {
-    let candidates = ["/sys/kernel/mm/transparent_hugepage/enabled", "/sys/devices/system/cpu/online", "/sys/kernel/profiling"];
+    let candidates =
+        ["/sys/kernel/mm/transparent_hugepage/enabled", "/sys/devices/system/cpu/online", "/sys/kernel/profiling"];
     let Some(path) = candidates.iter().find(|p| std::fs::read(p).is_ok_and(|d| d.len() >= 2)) else {
         eprintln!("no readable sysfs file here; skipping");
         return;
@@ -189,7 +191,10 @@ fn direct_io_reads_are_byte_exact() {
     let ranges: Vec<Range<u64>> = vec![1..2, 4095..4097, 999_999..1_000_003, 12_345..67_890];
     for (r, got) in ranges.iter().zip(b.read_ranges(&loc, &ranges).unwrap()) {
         assert!(got[..] == bytes[r.start as usize..r.end as usize], "range {r:?}");
-        assert!(got.is_empty() || got.as_ptr().addr() % 512 == (r.start % 512) as usize, "not a slice of an aligned read");
+        assert!(
+            got.is_empty() || got.as_ptr().addr() % 512 == (r.start % 512) as usize,
+            "not a slice of an aligned read"
+        );
     }
     let s = b.stats();
     assert_eq!((s.reads, s.direct_io_fallbacks), (4, 0), "{s:?}");

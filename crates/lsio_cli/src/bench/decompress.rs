@@ -25,7 +25,7 @@ use crate::bench::cache::CacheDropper;
 use crate::bench::data::{DataFile, DataSet};
 use crate::bench::measure::{RunResult, Stopwatch};
 use crate::bench::report::{RAYON_BASELINE, Row, ScenarioReport};
-use crate::bench::scenario::{RunOptions, ScenarioKind, Scenario, Sizes};
+use crate::bench::scenario::{RunOptions, Scenario, ScenarioKind, Sizes};
 use crate::error::{Error, Result};
 use crate::size::{approx_size, format_size};
 
@@ -59,29 +59,18 @@ pub fn ensure(data: &DataSet, sizes: &Sizes, quiet: bool) -> Result<ZstdChunks> 
         return Ok(chunks);
     }
     let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new_spinner() };
-    bar.set_message(format!(
-        "making {} of zstd chunks in {}",
-        format_size(sizes.zstd_bytes()),
-        dir.display()
-    ));
+    bar.set_message(format!("making {} of zstd chunks in {}", format_size(sizes.zstd_bytes()), dir.display()));
     bar.enable_steady_tick(Duration::from_millis(100));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
-    let chunks = write_zstd_files(
-        &dir,
-        sizes.zstd_files as usize,
-        sizes.zstd_chunks as usize,
-        sizes.chunk_size as usize,
-        LEVEL,
-    )
-    .map_err(|e| Error::io("write zstd chunks in", &dir, e))?;
+    let chunks =
+        write_zstd_files(&dir, sizes.zstd_files as usize, sizes.zstd_chunks as usize, sizes.chunk_size as usize, LEVEL)
+            .map_err(|e| Error::io("write zstd chunks in", &dir, e))?;
     let mut text = header(sizes);
     text.push('\n');
     for per_file in chunks.requests.chunks(sizes.zstd_chunks as usize) {
-        let lens: Vec<String> = per_file
-            .iter()
-            .map(|r| r.range.as_bounded().map_or(0, |b| b.end - b.start).to_string())
-            .collect();
+        let lens: Vec<String> =
+            per_file.iter().map(|r| r.range.as_bounded().map_or(0, |b| b.end - b.start).to_string()).collect();
         let _ = writeln!(text, "{}", lens.join(" "));
     }
     let tmp = dir.join(format!("{MANIFEST}.tmp"));
@@ -238,17 +227,16 @@ pub fn run(
         }
     }
     let pool = ThreadPool::new(PoolConfig { threads: 0, name: "lsio-decompress".into() }).map_err(|e| {
-        Error::BackendSetup { backend: "lsio_scheduler::ThreadPool".into(), source: std::io::Error::other(e.to_string()) }
+        Error::BackendSetup {
+            backend: "lsio_scheduler::ThreadPool".into(),
+            source: std::io::Error::other(e.to_string()),
+        }
     })?;
     let files: Vec<DataFile> = chunks
         .files
         .iter()
         .enumerate()
-        .map(|(i, p)| DataFile {
-            path: p.clone(),
-            id: i as u64,
-            len: std::fs::metadata(p).map_or(0, |m| m.len()),
-        })
+        .map(|(i, p)| DataFile { path: p.clone(), id: i as u64, len: std::fs::metadata(p).map_or(0, |m| m.len()) })
         .collect();
     if !options.cold {
         crate::bench::data::warm(&files)?;
