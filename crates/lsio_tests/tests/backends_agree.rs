@@ -6,8 +6,12 @@ use std::sync::Arc;
 use lsio_aligned::AlignedBytes;
 use lsio_io::conformance::test_data;
 use lsio_io::{ByteRange, IoBackend, IoBackendExt, Location, MemoryBackend, PreadBackend, PreadConfig, ReadRequest};
+use lsio_uring::{UringBackend, UringConfig};
 use proptest::prelude::*;
 
+/// Every local backend: pread (buffered and `O_DIRECT`) and io_uring (buffered and `O_DIRECT`).
+/// io_uring is required: the machines this suite runs on have it, and a silent skip would hide a
+/// broken backend.
 fn local_backends() -> Vec<Arc<dyn IoBackend>> {
     vec![
         Arc::new(PreadBackend::new().expect("pread")),
@@ -15,6 +19,8 @@ fn local_backends() -> Vec<Arc<dyn IoBackend>> {
             PreadBackend::with_config(PreadConfig { direct_io: true, threads: 4, ..Default::default() })
                 .expect("pread"),
         ),
+        Arc::new(UringBackend::new().expect("io_uring backend")),
+        Arc::new(UringBackend::with_config(UringConfig { direct_io: true, ..Default::default() }).expect("io_uring")),
     ]
 }
 
