@@ -195,7 +195,7 @@ mod tests {
                 planner: lsio_io::PlannerConfig { max_gap: 0, max_merged_len: 0, split_len: 8192 },
                 ..Default::default()
             };
-            let backend = UringBackend::build(config, WaitMode::Enter, Some((1, 1))).unwrap();
+            let backend = UringBackend::build(config, WaitMode::from_env(), Some((1, 1))).unwrap();
             let ranges: Vec<std::ops::Range<u64>> = (0..40u64).map(|i| i * 7001 + 3..i * 7001 + 3 + 5000).collect();
             let got = backend.read_ranges(&loc, &ranges).unwrap();
             for (r, g) in ranges.iter().zip(&got) {

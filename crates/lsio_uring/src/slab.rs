@@ -47,6 +47,13 @@ impl<T> Slab<T> {
     pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }
+
+    /// Removes every value (in index order).
+    pub(crate) fn drain(&mut self) -> Vec<T> {
+        self.free.clear();
+        self.len = 0;
+        std::mem::take(&mut self.entries).into_iter().flatten().collect()
+    }
 }
 
 #[cfg(test)]
@@ -64,8 +71,7 @@ mod tests {
         assert_eq!(c, a);
         assert_eq!(s.get(b), Some(&'b'));
         assert!(!s.is_empty());
-        s.remove(b);
-        s.remove(c);
+        assert_eq!(s.drain(), vec!['c', 'b']);
         assert!(s.is_empty());
     }
 }

@@ -522,6 +522,10 @@ impl Worker {
             self.flush_closes();
             self.push_ready();
             self.flush_outbox();
+            if self.broken.is_some() {
+                // A failed submission: `serve_broken` answers from here on.
+                return;
+            }
             if self.stopping && self.quiescent() {
                 // Commands that raced with `Stop` are answered before the thread ends.
                 self.drain_commands();
@@ -639,9 +643,9 @@ impl Worker {
                 let len = u32::try_from(p.len - p.done).unwrap_or(u32::MAX);
                 let offset = p.start + p.done;
                 debug_assert!(at + len as usize <= r.buf.capacity());
-                // SAFETY: `at` lies inside the buffer's capacity (pieces cover `physical`, whose
-                // length is the capacity asked for), so the pointer stays in the allocation.
-                let ptr = unsafe { r.buf.as_mut_ptr().add(at) };
+                // `at` lies inside the buffer's capacity (pieces cover `physical`, whose length
+                // is the capacity asked for), so the pointer stays in the allocation.
+                let ptr = r.buf.as_mut_ptr().wrapping_add(at);
                 bump(&self.counters.reads, 1);
                 match r.fixed {
                     Some(index) => {
@@ -1498,13 +1502,53 @@ impl Worker {
         self.leak_in_flight();
     }
 
-    /// Leaks the memory of operations in flight (and of everything they point into).
+    /// Leaks the memory that operations in flight point into (buffers, iovecs, paths, `statx`
+    /// buffers): the kernel may still write or read it. Their requests are answered with an
+    /// error, so no consumer waits for them.
     fn leak_in_flight(&mut self) {
+        let why = self.broken.as_ref().map_or_else(|| "the ring thread panicked".to_owned(), |e| e.to_string());
+        let fail = |location: &Location, range: Option<std::ops::Range<u64>>, tag: u64| Error::Io {
+            location: location.clone(),
+            range,
+            tag: Some(tag),
+            source: io::Error::other(format!("io_uring ring failed with the operation in flight: {why}")),
+        };
+        // The statx buffers live in the operations.
         std::mem::forget(std::mem::take(&mut self.ops));
-        std::mem::forget(std::mem::take(&mut self.reads));
-        std::mem::forget(std::mem::take(&mut self.writes));
-        std::mem::forget(std::mem::take(&mut self.setups));
-        std::mem::forget(std::mem::take(&mut self.probes));
+        for r in self.reads.drain() {
+            let ActiveRead { batch, job, buf, charge, .. } = r;
+            std::mem::forget(buf);
+            let location = job.file.location.clone();
+            job.fail(&batch.tx, charge, |tag, range| fail(&location, Some(range.clone()), tag));
+        }
+        for w in self.writes.drain() {
+            let WriteFile { tx, location, path, writes, creates, syncs, phase, .. } = w;
+            if phase == Phase::Opening {
+                for tag in creates.into_iter().chain(syncs.iter().map(|s| s.0)) {
+                    tx.send(Err(fail(&location, None, tag)), 0);
+                }
+                for v in &writes {
+                    tx.send(Err(fail(&location, Some(v.range()), v.tag)), 0);
+                }
+            }
+            // Requests not answered yet end in `Closed` for the consumer once `tx` drops.
+            std::mem::forget(path);
+            std::mem::forget(writes);
+        }
+        for s in self.setups.drain() {
+            let ReadSetup { batch, location, path, reqs, .. } = s;
+            std::mem::forget(path);
+            for r in reqs {
+                batch.tx.send(Err(fail(&location, r.range.as_bounded(), r.tag)), 0);
+            }
+        }
+        for p in self.probes.drain() {
+            let Probe { batch, location, path, held, retry } = p;
+            std::mem::forget(path);
+            for job in retry.into_iter().chain(held) {
+                job.fail(&batch.tx, 0, |tag, range| fail(&location, Some(range.clone()), tag));
+            }
+        }
         self.ready.clear();
         self.in_flight = 0;
     }

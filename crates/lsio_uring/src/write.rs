@@ -61,8 +61,8 @@ impl VecWrite {
                 n -= v.iov_len;
                 self.first += 1;
             } else {
-                // SAFETY: `n < iov_len`, so the advanced pointer stays inside the same buffer.
-                v.iov_base = unsafe { v.iov_base.cast::<u8>().add(n) }.cast();
+                // `n < iov_len`: the advanced pointer stays inside the same buffer.
+                v.iov_base = v.iov_base.cast::<u8>().wrapping_add(n).cast();
                 v.iov_len -= n;
                 n = 0;
             }

@@ -223,6 +223,7 @@ fn submissions_are_batched() {
     }
     let after = b.stats();
     let (submits, sqes) = (after.submits - before.submits, after.sqes - before.sqes);
+    eprintln!("{sqes} SQEs in {submits} io_uring_enter calls");
     assert!(sqes >= 1024 + 2, "sqes {sqes}");
     assert!(submits * 8 <= sqes, "{submits} io_uring_enter calls for {sqes} SQEs");
 }
