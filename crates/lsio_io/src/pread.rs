@@ -229,8 +229,9 @@ impl IoBackend for PreadBackend {
     }
 }
 
-/// Groups requests by location, keeping first-seen order of locations and of requests.
-pub(crate) fn group_by_location<R>(requests: Vec<R>, loc: impl Fn(&R) -> &Location) -> Vec<(Location, Vec<R>)> {
+/// Groups requests by location, keeping first-seen order of locations and of requests: the first
+/// step of every backend's batch (one open, one plan per file or object).
+pub fn group_by_location<R>(requests: Vec<R>, loc: impl Fn(&R) -> &Location) -> Vec<(Location, Vec<R>)> {
     let mut index: HashMap<Location, usize> = HashMap::new();
     let mut groups: Vec<(Location, Vec<R>)> = Vec::new();
     for r in requests {

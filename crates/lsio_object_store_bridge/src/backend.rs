@@ -19,6 +19,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::stream::{FuturesUnordered, StreamExt, TryStreamExt};
 use lsio_aligned::{AlignedBytesMut, BufferPool};
+use lsio_io::group_by_location;
 use lsio_io::{
     ByteRange, Chunk, CompletionSender, Error, IoBackend, Location, PlannedRead, ReadBatch, ReadRequest, WriteBatch,
     WriteDone, WriteOp, WriteRequest, batch, plan,
@@ -257,22 +258,6 @@ impl ReadJob {
             tx.send(Err(Error::Cancelled { tag: Some(tag) }), 0);
         }
     }
-}
-
-fn group_by_location<R>(requests: Vec<R>, loc: impl Fn(&R) -> &Location) -> Vec<(Location, Vec<R>)> {
-    let mut index: std::collections::HashMap<Location, usize> = std::collections::HashMap::new();
-    let mut groups: Vec<(Location, Vec<R>)> = Vec::new();
-    for r in requests {
-        let l = loc(&r);
-        match index.get(l) {
-            Some(&i) => groups[i].1.push(r),
-            None => {
-                index.insert(l.clone(), groups.len());
-                groups.push((l.clone(), vec![r]));
-            }
-        }
-    }
-    groups
 }
 
 async fn read_batch(shared: Arc<Shared>, requests: Vec<ReadRequest>, tx: CompletionSender<Chunk>) {

@@ -23,6 +23,7 @@ use crossbeam_channel::{Receiver, Sender};
 use io_uring::types::{DestinationSlot, FsyncFlags};
 use io_uring::{IoUring, opcode, squeue, types};
 use lsio_aligned::{AlignedBytes, AlignedBytesMut, BufferPool, PoolConfig};
+pub(crate) use lsio_io::group_by_location;
 use lsio_io::{Chunk, CompletionSender, Error, Location, ReadRequest, WriteDone, WriteOp, WriteRequest, copy_io, plan};
 
 use crate::config::UringConfig;
@@ -1638,23 +1639,6 @@ impl Worker {
         drop(ring);
         drop(fixed_bufs);
     }
-}
-
-/// Requests grouped by location, keeping the first-seen order of locations and of requests.
-pub(crate) fn group_by_location<R>(requests: Vec<R>, loc: impl Fn(&R) -> &Location) -> Vec<(Location, Vec<R>)> {
-    let mut index: std::collections::HashMap<Location, usize> = std::collections::HashMap::new();
-    let mut groups: Vec<(Location, Vec<R>)> = Vec::new();
-    for r in requests {
-        let l = loc(&r);
-        match index.get(l) {
-            Some(&i) => groups[i].1.push(r),
-            None => {
-                index.insert(l.clone(), groups.len());
-                groups.push((l.clone(), vec![r]));
-            }
-        }
-    }
-    groups
 }
 
 #[cfg(test)]
