@@ -16,7 +16,7 @@ pub use completion::{ByteBudget, CompletionSender, Completions, DEFAULT_BYTES_IN
 pub use error::{Error, Result, copy_io};
 pub use memory::MemoryBackend;
 pub use planner::{Plan, PlannedRead, PlannerConfig, plan};
-pub use pread::{PreadBackend, PreadConfig, PreadStats, default_pool, group_by_location};
+pub use pread::{PreadBackend, PreadConfig, PreadStats, default_pool, group_by_location, resolve_requests};
 pub use types::{ByteRange, Chunk, Location, ReadRequest, WriteDone, WriteOp, WriteRequest};
 
 /// Re-exported so that backends and users name one buffer type.

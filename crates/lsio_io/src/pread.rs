@@ -229,6 +229,33 @@ impl IoBackend for PreadBackend {
     }
 }
 
+/// Resolves every request's range against the object's length, returning the ranges and tags
+/// of those in bounds; each request out of bounds is handed to `out_of_range` as its own error.
+pub fn resolve_requests(
+    requests: Vec<ReadRequest>,
+    object_len: u64,
+    location: &Location,
+    mut out_of_range: impl FnMut(Error),
+) -> (Vec<Range<u64>>, Vec<u64>) {
+    let mut ranges = Vec::with_capacity(requests.len());
+    let mut tags = Vec::with_capacity(requests.len());
+    for r in requests {
+        match r.range.resolve(object_len) {
+            Some(range) => {
+                ranges.push(range);
+                tags.push(r.tag);
+            }
+            None => out_of_range(Error::OutOfRange {
+                location: location.clone(),
+                range: r.range,
+                object_len,
+                tag: Some(r.tag),
+            }),
+        }
+    }
+    (ranges, tags)
+}
+
 /// Groups requests by location, keeping first-seen order of locations and of requests: the first
 /// step of every backend's batch (one open, one plan per file or object).
 pub fn group_by_location<R>(requests: Vec<R>, loc: impl Fn(&R) -> &Location) -> Vec<(Location, Vec<R>)> {
@@ -339,21 +366,9 @@ fn setup_reads(inner: &Arc<Inner>, state: &Arc<ReadState>, location: Location, r
     };
     let file = Arc::new(file);
 
-    // Resolve every range against the length; the ones out of bounds fail alone.
-    let mut ranges = Vec::with_capacity(reqs.len());
-    let mut tags = Vec::with_capacity(reqs.len());
-    for r in reqs {
-        match r.range.resolve(object_len) {
-            Some(range) => {
-                ranges.push(range);
-                tags.push(r.tag);
-            }
-            None => {
-                let e = Error::OutOfRange { location: location.clone(), range: r.range, object_len, tag: Some(r.tag) };
-                state.tx.send(Err(e), 0);
-            }
-        }
-    }
+    let (ranges, tags) = resolve_requests(reqs, object_len, &location, |e| {
+        state.tx.send(Err(e), 0);
+    });
     let plan = plan(&ranges, &inner.config.planner);
     let align = if file.direct { inner.config.alignment as u64 } else { 1 };
     let mut jobs = Vec::with_capacity(plan.reads.len());

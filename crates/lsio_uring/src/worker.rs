@@ -945,22 +945,9 @@ impl Worker {
         file.piece_len = piece_len(config.planner.split_len, file.off_align);
         let object_len = stat.size;
 
-        // Resolve every range against the length; the ones out of bounds fail alone.
-        let mut ranges = Vec::with_capacity(reqs.len());
-        let mut tags = Vec::with_capacity(reqs.len());
-        for r in reqs {
-            match r.range.resolve(object_len) {
-                Some(range) => {
-                    ranges.push(range);
-                    tags.push(r.tag);
-                }
-                None => {
-                    let e =
-                        Error::OutOfRange { location: location.clone(), range: r.range, object_len, tag: Some(r.tag) };
-                    tx.send(Err(e), 0);
-                }
-            }
-        }
+        let (ranges, tags) = lsio_io::resolve_requests(reqs, object_len, &location, |e| {
+            tx.send(Err(e), 0);
+        });
         let plan = plan(&ranges, &config.planner);
         let align = file.off_align;
         let file = Arc::new(file);
